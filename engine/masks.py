@@ -1,0 +1,150 @@
+"""Mask processing (ALGORITHM.md section 2): resize, cover, blur, strength, quantize, downsample.
+
+All functions are pure. Masks are float tensors in [0, 1]; `p` regions, `K` steps.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .errors import SemanticDrawInputError
+
+MASK_TYPES = ("discrete", "semi-continuous", "continuous")
+
+
+@dataclass(frozen=True)
+class ProcessedMasks:
+    """Result of `process_masks`.
+
+    quantized: `[p, K, 1, h, w]` step masks at latent size (section 2.5-2.6).
+    blurred:   `[p, 1, H, W]` covered and blurred masks at image size, before strength
+               (kept for the final pixel blend, section 7).
+    support:   `[p, 1, h, w]` latent-size masks after strength, before quantization;
+               nonzero where a region can ever contribute.
+    """
+
+    quantized: torch.Tensor
+    blurred: torch.Tensor
+    support: torch.Tensor
+
+
+def validate_masks(masks: Sequence[torch.Tensor], image_size: tuple[int, int], latent_size: tuple[int, int],
+                   name: str = "regions") -> list[torch.Tensor]:
+    """Check masks for NaN, emptiness and size; return them as `[H, W]` float tensors.
+
+    A mask may be given at image size, latent size, or any size with the canvas' aspect ratio.
+    """
+    if len(masks) == 0:
+        raise SemanticDrawInputError(name, "no regions given; add at least one region (prompt + mask)")
+    H, W = image_size
+    out = []
+    for i, m in enumerate(masks):
+        label = f"{name}[{i}].mask"
+        m = torch.as_tensor(m)
+        while m.ndim > 2 and m.shape[0] == 1:
+            m = m[0]
+        if m.ndim != 2:
+            raise SemanticDrawInputError(label, f"expected one [H, W] mask, got shape {list(m.shape)}")
+        m = m.float()
+        if not torch.isfinite(m).all():
+            raise SemanticDrawInputError(label, "contains NaN or infinite values")
+        if m.max() <= 0:
+            raise SemanticDrawInputError(label, "is empty (all zeros); paint the region or remove it")
+        mh, mw = m.shape
+        if (mh, mw) not in (tuple(image_size), tuple(latent_size)) and abs(mh * W - mw * H) > 0.01 * H * W:
+            raise SemanticDrawInputError(
+                label, f"is {mw}x{mh} but the canvas is {W}x{H} (latent {latent_size[1]}x{latent_size[0]}); "
+                       "resize the mask or the latent so their aspect ratios match")
+        out.append(m.clamp(0, 1))
+    return out
+
+
+def resize_masks(masks: Sequence[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of `[H_i, W_i]` masks to one `[p, 1, H, W]` tensor (section 2.1)."""
+    return torch.cat([F.interpolate(m[None, None].float(), size=size, mode="bilinear", align_corners=False)
+                      if tuple(m.shape) != tuple(size) else m[None, None].float() for m in masks]).clamp(0, 1)
+
+
+def apply_cover(masks: torch.Tensor, cover_alpha: float) -> torch.Tensor:
+    """Later regions paint over earlier ones: scale `m_i` by `cover_alpha` where any `m_j, j > i` is on (2.2)."""
+    if masks.shape[0] < 2:
+        return masks
+    later = masks.flip(0).cumsum(0).flip(0)  # later[i] = sum_{j >= i} m_j
+    covered = torch.cat([later[1:], torch.zeros_like(later[:1])]) > 0
+    return torch.where(covered, masks * cover_alpha, masks)
+
+
+def gaussian_blur(mask: torch.Tensor, std: float) -> torch.Tensor:
+    """Separable Gaussian blur of `[..., H, W]`, kernel `2*ceil(3*std)+1`, replicate padding (2.3)."""
+    if std <= 0:
+        return mask
+    radius = math.ceil(3 * std)
+    t = torch.arange(-radius, radius + 1, dtype=torch.float32, device=mask.device)
+    k = torch.exp(-0.5 * (t / std) ** 2)
+    k = (k / k.sum()).to(mask.dtype)
+    shape = mask.shape
+    x = mask.reshape(-1, 1, *shape[-2:])
+    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
+    x = F.conv2d(F.pad(x, (0, 0, radius, radius), mode="replicate"), k.view(1, 1, -1, 1))
+    return x.reshape(shape)
+
+
+def quantize(masks: torch.Tensor, levels: torch.Tensor, mask_type: str) -> torch.Tensor:
+    """Per-step masks `[p, K, 1, H, W]` from `[p, 1, H, W]` and noise levels `n_0 > ... > n_K = 0` (2.5).
+
+    `discrete` is on where `m >= n_k` (so a full-strength mask is on at `n_0 = 1`, the first
+    level of flow models); `continuous` ramps from 0 at `n_{k+1}` to 1 at `n_k`, so it is fully
+    on exactly where `discrete` is on; `semi-continuous` is discrete except at the last step.
+    """
+    if mask_type not in MASK_TYPES:
+        raise SemanticDrawInputError("mask_type", f"'{mask_type}' is not one of {', '.join(MASK_TYPES)}")
+    levels = levels.to(masks)
+    K = levels.shape[0] - 1
+    hi = levels[:-1].view(1, K, 1, 1, 1)
+    lo = levels[1:].view(1, K, 1, 1, 1)
+    m = masks[:, None]
+    discrete = (m >= hi).to(masks.dtype)
+    continuous = ((m - lo) / (hi - lo).clamp_min(1e-8)).clamp(0, 1)
+    if mask_type == "discrete":
+        return discrete
+    if mask_type == "continuous":
+        return continuous
+    return torch.cat([discrete[:, :-1], continuous[:, -1:]], dim=1)
+
+
+def background_mask(masks: torch.Tensor) -> torch.Tensor:
+    """Mask of the background-prompt region: `clip(1 - sum_i m_i, 0, 1)` (section 4)."""
+    return (1 - masks.sum(0, keepdim=True)).clamp(0, 1)
+
+
+def process_masks(masks: Sequence[torch.Tensor], image_size: tuple[int, int], latent_size: tuple[int, int],
+                  levels: torch.Tensor, *, blur_stds: Sequence[float], strengths: Sequence[float],
+                  cover_alpha: float = 0.3, mask_type: str = "discrete", background_region: bool = False,
+                  background_blur_std: float = 0.0, name: str = "regions") -> ProcessedMasks:
+    """The whole of section 2, for `p` masks and `K = len(levels) - 1` steps.
+
+    With `background_region`, a background mask `1 - sum m_i` is prepended as region 0
+    (strength 1, blur `background_blur_std`), so outputs have `p + 1` regions.
+    """
+    masks = validate_masks(masks, image_size, latent_size, name)
+    if not (len(blur_stds) == len(strengths) == len(masks)):
+        raise SemanticDrawInputError(name, f"{len(masks)} masks but {len(blur_stds)} blur stds and "
+                                           f"{len(strengths)} strengths")
+    if not 0 <= cover_alpha <= 1:
+        raise SemanticDrawInputError("cover_alpha", f"must lie in [0, 1], got {cover_alpha}")
+    m = resize_masks(masks, image_size)
+    blur_stds, strengths = list(blur_stds), list(strengths)
+    if background_region:
+        m = torch.cat([background_mask(m), m])
+        blur_stds, strengths = [background_blur_std] + blur_stds, [1.0] + strengths
+    m = apply_cover(m, cover_alpha)
+    blurred = torch.cat([gaussian_blur(m[i:i + 1], s) for i, s in enumerate(blur_stds)])
+    strong = blurred * torch.tensor(strengths, dtype=blurred.dtype).view(-1, 1, 1, 1)
+    # Quantization is pointwise and nearest downsampling picks pixels, so they commute:
+    # downsample first and never hold `[p, K]` masks at image size.
+    support = F.interpolate(strong, size=latent_size, mode="nearest")
+    return ProcessedMasks(quantized=quantize(support, levels, mask_type), blurred=blurred, support=support)

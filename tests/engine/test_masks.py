@@ -1,0 +1,104 @@
+import pytest
+import torch
+
+from engine import SemanticDrawInputError, eps_space, flow_space, noise_levels, process_masks, quantize
+from engine.masks import apply_cover, gaussian_blur, validate_masks
+from toys import lcm_sigmas
+
+H, W, h, w = 64, 64, 8, 8
+
+
+def half_mask(left=True):
+    m = torch.zeros(H, W)
+    if left:
+        m[:, : W // 2] = 1
+    else:
+        m[:, W // 2:] = 1
+    return m
+
+
+def test_quantized_shape_and_monotonic_growth():
+    levels = noise_levels(lcm_sigmas(5), eps_space())
+    masks = [half_mask(), torch.rand(H, W), torch.ones(H, W)]
+    out = process_masks(masks, (H, W), (h, w), levels, blur_stds=[4, 2, 0], strengths=[1, 0.9, 1],
+                        mask_type="discrete")
+    assert out.quantized.shape == (3, 5, 1, h, w)
+    assert out.blurred.shape == (3, 1, H, W)
+    # discrete masks grow as noise falls: on at step k implies on at step k+1
+    q = out.quantized
+    assert torch.all(q[:, 1:] >= q[:, :-1])
+    assert set(q.unique().tolist()) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("space,sigmas", [(eps_space(), lcm_sigmas(4)),
+                                          (flow_space(), torch.tensor([1.0, 0.75, 0.5, 0.25, 0.0]))])
+def test_continuous_in_unit_interval_and_full_where_discrete(space, sigmas):
+    levels = noise_levels(sigmas, space)
+    m = torch.rand(3, 1, h, w)
+    cont = quantize(m, levels, "continuous")
+    disc = quantize(m, levels, "discrete")
+    semi = quantize(m, levels, "semi-continuous")
+    assert cont.min() >= 0 and cont.max() <= 1
+    assert torch.equal(cont == 1, disc == 1)
+    assert torch.equal(semi[:, :-1], disc[:, :-1]) and torch.equal(semi[:, -1], cont[:, -1])
+
+
+def test_full_mask_is_on_at_first_flow_step():
+    levels = noise_levels(torch.tensor([1.0, 0.5, 0.0]), flow_space())
+    assert quantize(torch.ones(1, 1, 2, 2), levels, "discrete")[:, 0].min() == 1
+
+
+def test_cover_alpha_scales_earlier_masks_under_later():
+    m = torch.stack([torch.ones(1, 4, 4), half_mask()[None, :4, :4] * 0 + torch.tensor([1., 1, 0, 0])[None, None, :]])
+    out = apply_cover(m, 0.3)
+    assert torch.allclose(out[0, 0, :, :2], torch.full((4, 2), 0.3))
+    assert torch.allclose(out[0, 0, :, 2:], torch.ones(4, 2))
+    assert torch.equal(out[1], m[1])
+    assert torch.equal(apply_cover(m, 0.0)[0, 0, :, :2], torch.zeros(4, 2))
+
+
+def test_blur_keeps_constant_masks_and_zero_std_is_identity():
+    ones = torch.ones(1, 1, 16, 16)
+    assert torch.allclose(gaussian_blur(ones, 3.0), ones)
+    m = half_mask()[None, None]
+    assert torch.equal(gaussian_blur(m, 0), m)
+    b = gaussian_blur(m, 2.0)
+    assert 0 < b[0, 0, 0, W // 2 - 1] < 1 and b[0, 0, 0, 0] == pytest.approx(1.0)
+
+
+def test_latent_size_masks_are_accepted():
+    levels = noise_levels(lcm_sigmas(2), eps_space())
+    out = process_masks([torch.ones(h, w)], (H, W), (h, w), levels, blur_stds=[0], strengths=[1])
+    assert out.quantized.shape == (1, 2, 1, h, w)
+
+
+def test_background_region_is_prepended():
+    levels = noise_levels(lcm_sigmas(2), eps_space())
+    out = process_masks([half_mask()], (H, W), (h, w), levels, blur_stds=[0], strengths=[1], cover_alpha=0,
+                        background_region=True)
+    assert out.quantized.shape[0] == 2
+    assert torch.equal(out.support[0] + out.support[1], torch.ones(1, h, w))
+
+
+@pytest.mark.parametrize("masks,needle", [
+    ([], "no regions"),
+    ([torch.zeros(H, W)], "regions[0].mask: is empty"),
+    ([half_mask(), torch.full((H, W), float("nan"))], "regions[1].mask: contains NaN"),
+    ([torch.ones(H, 2 * W)], "regions[0].mask: is 128x64 but the canvas is 64x64"),
+    ([torch.ones(3, H, W)], "regions[0].mask: expected one [H, W] mask"),
+])
+def test_bad_masks_name_the_input(masks, needle):
+    with pytest.raises(SemanticDrawInputError) as e:
+        validate_masks(masks, (H, W), (h, w))
+    assert needle in str(e.value)
+
+
+def test_more_prompts_than_masks_is_an_error():
+    levels = noise_levels(lcm_sigmas(2), eps_space())
+    with pytest.raises(SemanticDrawInputError, match="1 masks but 2 blur stds and 2 strengths"):
+        process_masks([half_mask()], (H, W), (h, w), levels, blur_stds=[0, 0], strengths=[1, 1])
+
+
+def test_bad_mask_type_is_named():
+    with pytest.raises(SemanticDrawInputError, match="mask_type"):
+        quantize(torch.ones(1, 1, 2, 2), torch.tensor([1.0, 0.0]), "fuzzy")
