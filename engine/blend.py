@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import SemanticDrawInputError
+from .masks import gaussian_blur, resize_masks, validate_masks
 
 
 def union_mask(blurred: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -22,3 +23,11 @@ def blend_pixels(image: torch.Tensor, background: torch.Tensor, mask: torch.Tens
                                                          f"image is {image.shape[2]}x{image.shape[1]}")
     m = mask.to(image)[None, :, :, None]
     return m * image + (1 - m) * background.to(image)[..., :image.shape[-1]]
+
+
+def region_union(masks, size: tuple[int, int], blur_stds) -> torch.Tensor:
+    """Union of the regions' blurred masks (section 2.3) at image `size`, as `[H, W]`."""
+    masks = validate_masks(masks, size, size)
+    resized = resize_masks(masks, size)
+    blurred = torch.cat([gaussian_blur(resized[i:i + 1], s) for i, s in enumerate(blur_stds)])
+    return union_mask(blurred, size)

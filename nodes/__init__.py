@@ -1,0 +1,27 @@
+"""Node registry: every node of the pack, registered through ComfyUI's V3 extension API."""
+from comfy_api.latest import ComfyExtension, io
+
+from .blend import SemanticDrawBackgroundBlend
+from .palette import SemanticDrawPalette
+from .region_prompt import SemanticDrawRegion, SemanticDrawRegionFromConditioning
+from .region_stack import SemanticDrawRegionStack
+from .sampling import SemanticDrawGuiderNode, SemanticDrawSampler
+
+NODES: list[type[io.ComfyNode]] = [
+    SemanticDrawRegion,
+    SemanticDrawRegionFromConditioning,
+    SemanticDrawRegionStack,
+    SemanticDrawPalette,
+    SemanticDrawSampler,
+    SemanticDrawGuiderNode,
+    SemanticDrawBackgroundBlend,
+]
+
+
+class SemanticDrawExtension(ComfyExtension):
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        return NODES
+
+
+async def comfy_entrypoint() -> SemanticDrawExtension:
+    return SemanticDrawExtension()

@@ -1,0 +1,105 @@
+"""The regional sampler node and the GUIDER node for SamplerCustomAdvanced."""
+from __future__ import annotations
+
+import comfy.model_management
+import comfy.sample
+import comfy.samplers
+import comfy.utils
+import latent_preview
+from comfy_api.latest import io
+
+from ..engine import MASK_TYPES
+from .guider import RegionalSettings, SemanticDrawGuider
+from .regions import Regions
+
+
+def settings_inputs() -> list[io.Input]:
+    """Widgets shared by the sampler and the guider (ALGORITHM.md sections 2, 5, 6)."""
+    d = RegionalSettings()
+    return [
+        io.Int.Input("bootstrap_steps", default=d.bootstrap_steps, min=0, max=100,
+                     tooltip="First steps in which each region is drawn alone, centred, on a plain background."),
+        io.Float.Input("bootstrap_mix_steps", default=d.bootstrap_mix_steps, min=0.0, max=100.0, step=0.1,
+                       tooltip="Steps over which the bootstrap background fades from white to the background."),
+        io.Float.Input("leak_sensitivity", default=d.leak_sensitivity, min=0.0, max=10.0, step=0.01,
+                       tooltip="During bootstrapping, down-weights predictions that still look like the background (0 = off)."),
+        io.Combo.Input("mask_type", options=list(MASK_TYPES), default=d.mask_type,
+                       tooltip="How masks are quantized per step: discrete grows blurred masks as noise falls."),
+        io.Float.Input("cover_alpha", default=d.cover_alpha, min=0.0, max=1.0, step=0.01,
+                       tooltip="Weight kept by a region where a later region covers it (0 = fully covered)."),
+        io.Int.Input("tile_size", default=d.tile_size, min=0, max=16384, step=8,
+                     tooltip="Window size in pixels for large canvases; 0 = 768 for SD1.x/2.x, 1024 for others."),
+    ]
+
+
+def settings_from(kwargs: dict) -> RegionalSettings:
+    return RegionalSettings(**{k: kwargs[k] for k in RegionalSettings.__dataclass_fields__})
+
+
+def schedule(model, scheduler: str, steps: int, denoise: float):
+    """Sigmas as KSampler computes them, `denoise` included."""
+    sampling = model.get_model_object("model_sampling")
+    if denoise >= 0.9999:
+        return comfy.samplers.calculate_sigmas(sampling, scheduler, steps).cpu()
+    total = int(steps / max(denoise, 1e-4))
+    return comfy.samplers.calculate_sigmas(sampling, scheduler, total)[-(steps + 1):].cpu()
+
+
+class SemanticDrawSampler(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="SemanticDrawSampler",
+            display_name="SemanticDraw Sampler",
+            category="SemanticDraw",
+            description="Region-based sampling with SemanticDraw: pre-averaged regional predictions, quantized masks and "
+                        "bootstrapping, stable with few-step samplers (LCM, Lightning, Hyper-SD, Turbo, flow models). "
+                        "One batched model call per step for all regions; large canvases are tiled.",
+            inputs=[
+                io.Model.Input("model"),
+                Regions.Input("regions"),
+                io.Latent.Input("latent_image", tooltip="The canvas: its size is the output size."),
+                io.Int.Input("seed", default=0, min=0, max=0xffffffffffffffff, control_after_generate=True),
+                io.Int.Input("steps", default=5, min=1, max=10000),
+                io.Float.Input("cfg", default=1.0, min=0.0, max=100.0, step=0.1, round=0.01),
+                io.Combo.Input("sampler_name", options=comfy.samplers.SAMPLER_NAMES, default="lcm"),
+                io.Combo.Input("scheduler", options=comfy.samplers.SCHEDULER_NAMES, default="sgm_uniform"),
+                io.Float.Input("denoise", default=1.0, min=0.0, max=1.0, step=0.01),
+                *settings_inputs(),
+            ],
+            outputs=[io.Latent.Output()],
+        )
+
+    @classmethod
+    def execute(cls, model, regions, latent_image, seed, steps, cfg, sampler_name, scheduler, denoise,
+                **settings) -> io.NodeOutput:
+        latent = comfy.sample.fix_empty_latent_channels(model, latent_image["samples"])
+        noise = comfy.sample.prepare_noise(latent, seed, latent_image.get("batch_index"))
+        guider = SemanticDrawGuider(model, regions, cfg, settings_from(settings), node="SemanticDraw Sampler")
+        sigmas = schedule(model, scheduler, steps, denoise)
+        callback = latent_preview.prepare_callback(model, sigmas.shape[-1] - 1)
+        samples = guider.sample(noise, latent, comfy.samplers.sampler_object(sampler_name), sigmas,
+                                denoise_mask=latent_image.get("noise_mask"), callback=callback,
+                                disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
+        out = latent_image.copy()
+        out["samples"] = samples.to(comfy.model_management.intermediate_device())
+        return io.NodeOutput(out)
+
+
+class SemanticDrawGuiderNode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="SemanticDrawGuider",
+            display_name="SemanticDraw Guider",
+            category="SemanticDraw",
+            description="GUIDER for SamplerCustomAdvanced: SemanticDraw regions with any SAMPLER, SIGMAS and NOISE.",
+            inputs=[io.Model.Input("model"), Regions.Input("regions"),
+                    io.Float.Input("cfg", default=1.0, min=0.0, max=100.0, step=0.1, round=0.01),
+                    *settings_inputs()],
+            outputs=[io.Guider.Output()],
+        )
+
+    @classmethod
+    def execute(cls, model, regions, cfg, **settings) -> io.NodeOutput:
+        return io.NodeOutput(SemanticDrawGuider(model, regions, cfg, settings_from(settings)))
