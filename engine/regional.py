@@ -16,7 +16,7 @@ from .errors import SemanticDrawInputError
 from .masks import ProcessedMasks
 from .views import View, get_views, view_weights
 
-Denoiser = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+Denoiser = Callable[..., torch.Tensor]  # (x [B, C, h, w], sigma [B], cond_index [B][, stock_noise [B]]) -> x0
 
 
 def _per_sample(sigma: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -130,11 +130,14 @@ def roll2d(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
 
 
 def regional_x0(x: torch.Tensor, sigma: torch.Tensor, step, plan: RegionalPlan, denoise: Denoiser,
-                space: NoiseSpace, bootstrap_noise: Optional[torch.Tensor] = None) -> torch.Tensor:
+                space: NoiseSpace, bootstrap_noise: Optional[torch.Tensor] = None,
+                stock_noise: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Pre-averaged denoised prediction for `S` canvases `x: [S, C, h, w]` (sections 4-6).
 
     `sigma` and `step` are scalars or per-sample `[S]` (stream slots sit at different steps).
     `bootstrap_noise` noises the bootstrap background; it defaults to zeros (clean background).
+    `stock_noise` `[S, C, h, w]`, when given, is cropped and rolled with each region sample and
+    passed to `denoise` as a fourth argument (residual CFG of the stream, section 8.4).
     """
     S, C, h, w = x.shape
     sigma = torch.as_tensor(sigma, device=x.device, dtype=torch.float32).reshape(-1).expand(S)
@@ -157,7 +160,7 @@ def regional_x0(x: torch.Tensor, sigma: torch.Tensor, step, plan: RegionalPlan, 
         boot_noisy = r * space.add_noise(white.expand(S, -1, -1, -1), noise, sigma) + (1 - r) * base_noisy
         boot_view = boot.view(1, S, 1, 1, 1)
 
-    inputs, sigmas, conds, per_view = [], [], [], []
+    inputs, sigmas, conds, stocks, per_view = [], [], [], [], []
     for v, (y0, y1, x0, x1) in enumerate(plan.views):
         regions = plan.active[v].to(x.device)
         m = masks[regions][..., y0:y1, x0:x1]  # [a, S, 1, th, tw]
@@ -168,10 +171,14 @@ def regional_x0(x: torch.Tensor, sigma: torch.Tensor, step, plan: RegionalPlan, 
             shifts = centering_shifts(m) * boot_view[..., 0, 0]  # only bootstrapped samples move
             xin = roll2d(torch.where(boot_view, mixed, xin), shifts)
         inputs.append(xin.reshape(-1, C, y1 - y0, x1 - x0))
+        if stock_noise is not None:
+            st = stock_noise.to(x)[None, :, :, y0:y1, x0:x1].expand(len(regions), -1, -1, -1, -1)
+            stocks.append((st if shifts is None else roll2d(st, shifts)).reshape(-1, C, y1 - y0, x1 - x0))
         sigmas.append(sigma.repeat(len(regions)))
         conds.append(regions.repeat_interleave(S))
         per_view.append((m, shifts))
-    out = denoise(torch.cat(inputs), torch.cat(sigmas), torch.cat(conds)).to(x)
+    args = (torch.cat(inputs), torch.cat(sigmas), torch.cat(conds)) + ((torch.cat(stocks),) if stocks else ())
+    out = denoise(*args).to(x)
 
     num, fallback = torch.zeros_like(x), torch.zeros_like(x)
     den = x.new_zeros(S, 1, h, w)

@@ -1,0 +1,177 @@
+import pytest
+import torch
+
+from engine import SemanticDrawInputError, eps_space, flow_space, make_plan, noise_levels, process_masks, regional_x0
+from engine.sampling import sample
+from engine.stream import PromptKey, StreamConfig, StreamEngine, StreamRegion
+from toys import ConvDenoiser
+
+C, h, w = 4, 8, 8
+H, W = 64, 64
+LCM = torch.tensor([14.6, 8.0, 3.5, 1.4, 0.5, 0.2])
+WHITE = torch.full((1, C, h, w), 0.7)
+
+
+class Prompts:
+    """Encodes prompt keys to cond ids for a toy model; counts encoder calls."""
+
+    def __init__(self):
+        self.calls: list[PromptKey] = []
+        self.ids: dict = {}
+
+    def __call__(self, key: PromptKey):
+        self.calls.append(key)
+        return self.ids.setdefault(key, len(self.ids) % 8)
+
+
+def toy_stream(T=3, p=2, f=1, cfg_type="none", seed=0, space=None, model=None, **kw):
+    model = model or ConvDenoiser(num_conds=8)
+    prompts = Prompts()
+    calls = []
+
+    def denoiser_for(conds):
+        table = torch.tensor(conds)
+
+        def denoise(x, s, c, *stock):
+            calls.append(x.shape[0])
+            return model(x, s, table[c])
+        return denoise
+
+    sig = LCM[:T] if space is None else torch.linspace(1.0, 0.2, T)
+    config = StreamConfig(sigmas=sig, frame_buffer=f, cfg_type=cfg_type, **kw)
+    stream = StreamEngine(denoiser_for, prompts, space or eps_space(), (C, h, w), (H, W), config, white=WHITE, seed=seed)
+    stream.update(regions=regions(p))
+    return stream, model, prompts, calls
+
+
+def regions(p, prompt="r", blur=4.0):
+    out = []
+    for i in range(p):
+        m = torch.zeros(H, W)
+        m[:, i * W // p: (i + 1) * W // p + 8] = 1
+        out.append(StreamRegion(f"{prompt}{i}", m, mask_blur_std=blur))
+    return out
+
+
+def still_result(stream, model, j=0):
+    """The non-streamed result (sections 4/5) with the stream's schedule, noises and conditionings."""
+    cfg = stream.config
+    conds, bg_region = stream._conditionings()
+    plan = stream._plan(bg_region)
+    table = torch.tensor(conds)
+    denoise = stream._guided(lambda x, s, c: model(x, s, table[c]), len(conds) // 2)
+    n = stream.init_noise[:, j:j + 1]
+    residual = cfg.cfg_type in ("self", "initialize")
+    fn = lambda x, s, k: regional_x0(x, s, k, plan, denoise, stream.space, bootstrap_noise=n[k],
+                                     stock_noise=n[k] if residual else None)
+    sigmas = torch.cat([cfg.sigmas, torch.zeros(1)])
+    return sample(fn, n[0], sigmas, stream.space, step_noises=[n[k + 1] for k in range(len(cfg.sigmas) - 1)] + [None])
+
+
+@pytest.mark.parametrize("T", [2, 4, 5])
+@pytest.mark.parametrize("p", [1, 3])
+@pytest.mark.parametrize("f", [1, 2])
+def test_streamed_frames_equal_still_result_after_warmup(T, p, f):
+    stream, model, _, _ = toy_stream(T=T, p=p, f=f, bootstrap_steps=1, leak=0.2)
+    frames = [stream.step() for _ in range(T + 2)]
+    for j in range(f):
+        ref = still_result(stream, model, j)[0]
+        for frame in frames[T - 1:]:
+            assert (frame[j] - ref).abs().max() <= 1e-4
+
+
+@pytest.mark.parametrize("cfg_type", ["self", "initialize", "full"])
+def test_parity_holds_with_residual_and_full_cfg(cfg_type):
+    stream, model, _, _ = toy_stream(T=4, p=2, cfg_type=cfg_type, guidance=1.5, delta=0.8)
+    frames = [stream.step() for _ in range(5)]
+    ref = still_result(stream, model)[0]
+    assert (frames[-1][0] - ref).abs().max() <= 1e-4
+
+
+def test_parity_for_flow_models():
+    stream, model, _, _ = toy_stream(T=4, p=3, space=flow_space(), mask_type="discrete")
+    frames = [stream.step() for _ in range(4)]
+    assert (frames[-1][0] - still_result(stream, model)[0]).abs().max() <= 1e-4
+
+
+@pytest.mark.parametrize("cfg_type,factor", [("none", 1), ("self", 1), ("full", 2), ("initialize", None)])
+@pytest.mark.parametrize("f", [1, 2])
+def test_one_model_call_per_step_with_stream_batch(cfg_type, factor, f):
+    T, p = 5, 3
+    stream, _, _, calls = toy_stream(T=T, p=p, f=f, cfg_type=cfg_type)
+    for _ in range(3):
+        stream.step()
+    expected = T * f * p * factor if factor else T * f * p + f * p
+    assert calls == [expected] * 3
+
+
+def test_edit_reaches_newest_slot_next_call_and_output_within_T():
+    T = 4
+    stream, model, prompts, _ = toy_stream(T=T, p=2)
+    for _ in range(T):
+        old = stream.step()
+    seen = []
+    stream.denoiser_for = (lambda inner: (lambda conds: (seen.append(list(conds)), inner(conds))[1]))(stream.denoiser_for)
+    new = regions(2)
+    new[1] = StreamRegion("changed", new[1].mask, mask_blur_std=4.0)
+    stream.update(regions=new)
+    outs = [stream.step() for _ in range(T)]
+    new_id = prompts.ids[PromptKey("changed", None, 0.95)]
+    assert new_id in seen[0]  # the call right after the edit (all slots, the newest included) uses it
+    ref = still_result(stream, model)[0]
+    assert (outs[-1][0] - ref).abs().max() <= 1e-4  # fully in the output by frame n + T
+    assert (outs[0] - old).abs().max() > 1e-3  # and already visible in the next frame, partially
+    assert (outs[0][0] - ref).abs().max() > 1e-3
+
+
+def test_mask_edit_reencodes_nothing_and_prompt_edit_only_that_prompt():
+    stream, _, prompts, _ = toy_stream(T=2, p=3)
+    stream.step()
+    assert len(prompts.calls) == 4  # 3 positives + the shared empty negative, encoded once
+    moved = [StreamRegion(r.prompt, torch.roll(r.mask, 5, dims=1), mask_blur_std=4.0) for r in regions(3)]
+    stream.update(regions=moved)
+    stream.step()
+    assert len(prompts.calls) == 4
+    edited = list(moved)
+    edited[2] = StreamRegion("something else", moved[2].mask, mask_blur_std=4.0)
+    stream.update(regions=edited)
+    stream.step()
+    assert prompts.calls[4:] == [PromptKey("something else", None, 0.95)]
+
+
+def test_background_prompt_change_reblends_region_prompts():
+    stream, _, prompts, _ = toy_stream(T=2, p=1)
+    stream.step()
+    stream.update(background_prompt="a beach")
+    stream.step()
+    assert PromptKey("r0", "a beach", 0.95) in prompts.calls[2:]
+
+
+def test_reset_reproduces_frames_and_seeds_differ():
+    stream, _, _, _ = toy_stream(T=3, p=2, seed=7)
+    a = torch.stack([stream.step() for _ in range(4)])
+    stream.reset()
+    b = torch.stack([stream.step() for _ in range(4)])
+    stream.reset(seed=8)
+    c = torch.stack([stream.step() for _ in range(4)])
+    assert torch.equal(a, b)
+    assert (a - c).abs().max() > 1e-3
+
+
+def test_flush_fills_the_pipeline():
+    stream, model, _, _ = toy_stream(T=3, p=2)
+    frames = stream.flush()
+    assert frames.shape == (3, 1, C, h, w)
+    assert (frames[-1, 0] - still_result(stream, model)[0]).abs().max() <= 1e-4
+
+
+def test_bad_stream_input_is_named():
+    with pytest.raises(SemanticDrawInputError, match="sigmas: slot sigmas must be positive and strictly decreasing"):
+        StreamConfig(sigmas=torch.tensor([1.0, 2.0]))
+    with pytest.raises(SemanticDrawInputError, match="cfg_type"):
+        StreamConfig(sigmas=LCM[:2], cfg_type="double")
+    stream, _, _, _ = toy_stream(T=5, p=3, f=2, max_batch=16)
+    with pytest.raises(SemanticDrawInputError, match="stream batch of 30 samples .* exceeds the limit of 16"):
+        stream.step()
+    with pytest.raises(SemanticDrawInputError, match="regions: no regions"):
+        stream.update(regions=[])
