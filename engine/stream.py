@@ -211,6 +211,7 @@ class StreamEngine:
             return uncond + cfg.guidance * (cond - uncond)
         return residual
 
+    @torch.no_grad()
     def step(self, base_latent: Optional[torch.Tensor] = None) -> torch.Tensor:
         """One stream call: returns the frame(s) `[f, C, h, w]` leaving the last slot (clean latents)."""
         self._apply_pending()

@@ -6,6 +6,7 @@ from .palette import SemanticDrawPalette
 from .region_prompt import SemanticDrawRegion, SemanticDrawRegionFromConditioning
 from .region_stack import SemanticDrawRegionStack
 from .sampling import SemanticDrawGuiderNode, SemanticDrawSampler
+from .stream import SemanticDrawStreamSampler
 
 NODES: list[type[io.ComfyNode]] = [
     SemanticDrawRegion,
@@ -14,6 +15,7 @@ NODES: list[type[io.ComfyNode]] = [
     SemanticDrawPalette,
     SemanticDrawSampler,
     SemanticDrawGuiderNode,
+    SemanticDrawStreamSampler,
     SemanticDrawBackgroundBlend,
 ]
 

@@ -32,12 +32,12 @@ class RegionalSettings:
     tile_size: int = 0  # image pixels; 0 = 768 for SD1.x/2.x latents, 1024 otherwise
 
 
-def _zero_like(cond: list) -> list:
+def zero_conditioning(cond: list) -> list:
     return [[torch.zeros_like(t), {k: torch.zeros_like(v) if k == "pooled_output" and v is not None else v
                                    for k, v in d.items()}] for t, d in cond]
 
 
-def _blend(cond: list, target: list | None, strength: float, region: int) -> list:
+def blend_conditioning(cond: list, target: list | None, strength: float, region: int) -> list:
     """Copy of `cond` tagged with its region; embeddings lerped towards `target` (section 3)."""
     out = []
     for t, d in cond:
@@ -62,13 +62,13 @@ def region_conditionings(stack: RegionStack) -> tuple[list[list], list[list], bo
     bg_region = bg_pos is not None and stack.background_image is None and stack.background_latent is None
     positives, negatives = [], []
     if bg_region:
-        positives.append(_blend(bg_pos, None, 1.0, 0))
-        negatives.append(_blend(bg_neg if bg_neg is not None else _zero_like(bg_pos), None, 1.0, 0))
+        positives.append(blend_conditioning(bg_pos, None, 1.0, 0))
+        negatives.append(blend_conditioning(bg_neg if bg_neg is not None else zero_conditioning(bg_pos), None, 1.0, 0))
     for region in stack.regions:
         i = len(positives)
-        neg = region.negative if region.negative is not None else _zero_like(region.positive)
-        positives.append(_blend(region.positive, bg_pos if bg_pos is not None else neg, region.prompt_strength, i))
-        negatives.append(_blend(neg, bg_neg, region.prompt_strength, i))
+        neg = region.negative if region.negative is not None else zero_conditioning(region.positive)
+        positives.append(blend_conditioning(region.positive, bg_pos if bg_pos is not None else neg, region.prompt_strength, i))
+        negatives.append(blend_conditioning(neg, bg_neg, region.prompt_strength, i))
     return positives, negatives, bg_region
 
 
