@@ -20,7 +20,7 @@ class SemanticDrawBackgroundBlend(io.ComfyNode):
                         "regions' blurred masks, so pixels outside every region keep the background exactly.",
             inputs=[
                 io.Image.Input("image", tooltip="The decoded result of the sampler."),
-                Regions.Input("regions"),
+                Regions.Input("regions", tooltip="The stack used for sampling (masks and blur)."),
                 io.Image.Input("background_image", optional=True,
                                tooltip="Defaults to the stack's background image."),
             ],

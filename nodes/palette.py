@@ -8,7 +8,7 @@ from comfy_api.latest import io, ui
 
 from ..engine.palette import describe_colour, match_palette, parse_palette
 from .region_prompt import encode, mask_inputs
-from .regions import NodeInputError, Region, Regions, RegionStack
+from .regions import NodeInputError, Region, Regions, RegionStack, node_errors
 
 NODE = "SemanticDraw Semantic Palette"
 
@@ -36,7 +36,7 @@ class SemanticDrawPalette(io.ComfyNode):
                         "tolerance, so anti-aliased and JPEG edges work. Unassigned pixels are background; colours "
                         "in the map without a line are reported.",
             inputs=[
-                io.Clip.Input("clip"),
+                io.Clip.Input("clip", tooltip="Encodes the prompt of each colour."),
                 io.Image.Input("palette_image", tooltip="The colour map (a batch gives one mask per frame)."),
                 io.String.Input("palette", multiline=True, default="#87ceeb: a clear blue sky\n#228b22: a green meadow",
                                 tooltip="One 'colour: prompt | optional negative' per line; colours as #RRGGBB, "
@@ -51,15 +51,9 @@ class SemanticDrawPalette(io.ComfyNode):
 
     @classmethod
     def execute(cls, clip, palette_image, palette, tolerance, mask_strength, mask_blur_std, prompt_strength) -> io.NodeOutput:
-        try:
+        with node_errors(NODE):
             entries = parse_palette(palette)
-        except ValueError as e:
-            raise NodeInputError(f"{NODE}: palette: {e}") from None
-        colours = [e.colour for e in entries]
-        try:
-            matches = [match_palette(frame, colours, tolerance) for frame in palette_image]
-        except ValueError as e:
-            raise NodeInputError(f"{NODE}: palette_image: {e}") from None
+            matches = [match_palette(frame, [e.colour for e in entries], tolerance) for frame in palette_image]
         masks = torch.stack([m.masks for m in matches], 1)  # [p, F, H, W]
         for i, e in enumerate(entries):
             if masks[i].max() == 0:

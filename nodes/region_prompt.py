@@ -32,7 +32,7 @@ class SemanticDrawRegion(io.ComfyNode):
             category="SemanticDraw",
             description="Encodes a prompt for one painted region. Connect regions to a Region Stack, or directly to a sampler.",
             inputs=[
-                io.Clip.Input("clip"),
+                io.Clip.Input("clip", tooltip="Text encoder of the model (LoRA-patched CLIP works)."),
                 io.String.Input("text", multiline=True, dynamic_prompts=True, tooltip="What this region shows."),
                 io.Mask.Input("mask", tooltip="Where the region is; any size with the canvas' aspect ratio."),
                 io.String.Input("negative_text", multiline=True, default="", optional=True,
@@ -61,8 +61,8 @@ class SemanticDrawRegionFromConditioning(io.ComfyNode):
             category="SemanticDraw",
             description="Makes a region from any CONDITIONING (model-specific text encoders, ControlNet-applied conditioning, ...).",
             inputs=[
-                io.Conditioning.Input("positive"),
-                io.Mask.Input("mask"),
+                io.Conditioning.Input("positive", tooltip="What this region shows, from any text-encode node."),
+                io.Mask.Input("mask", tooltip="Where the region is; any size with the canvas' aspect ratio."),
                 io.Conditioning.Input("negative", optional=True,
                                       tooltip="Unconditional branch for cfg > 1; defaults to the zeroed positive."),
                 *mask_inputs(),

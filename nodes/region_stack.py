@@ -19,11 +19,12 @@ class SemanticDrawRegionStack(io.ComfyNode):
                         "a prompt (becomes a region under everything when there is no background image), "
                         "an image (needs the vae) or a latent. Without any, uncovered pixels turn white.",
             inputs=[
-                Regions.Input("regions_1"),
-                *[Regions.Input(f"regions_{i}", optional=True) for i in range(2, MAX_STACK_INPUTS + 1)],
+                Regions.Input("regions_1", tooltip="Bottom of the stack."),
+                *[Regions.Input(f"regions_{i}", optional=True, tooltip="Painted over the inputs above it.")
+                  for i in range(2, MAX_STACK_INPUTS + 1)],
                 io.Conditioning.Input("background_prompt", optional=True,
                                       tooltip="Background prompt; also the target of each region's prompt_strength."),
-                io.Conditioning.Input("background_negative", optional=True),
+                io.Conditioning.Input("background_negative", optional=True, tooltip="Negative of the background prompt (cfg > 1)."),
                 io.Image.Input("background_image", optional=True,
                                tooltip="Uncovered pixels follow this image; resized (centre crop) to the canvas."),
                 io.Latent.Input("background_latent", optional=True,
