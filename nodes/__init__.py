@@ -2,6 +2,7 @@
 from comfy_api.latest import ComfyExtension, io
 
 from .blend import SemanticDrawBackgroundBlend
+from .edit import SemanticDrawRegionalEdit, SemanticDrawSDEdit
 from .palette import SemanticDrawPalette
 from .region_prompt import SemanticDrawRegion, SemanticDrawRegionFromConditioning
 from .region_stack import SemanticDrawRegionStack
@@ -16,6 +17,8 @@ NODES: list[type[io.ComfyNode]] = [
     SemanticDrawSampler,
     SemanticDrawGuiderNode,
     SemanticDrawStreamSampler,
+    SemanticDrawSDEdit,
+    SemanticDrawRegionalEdit,
     SemanticDrawBackgroundBlend,
 ]
 

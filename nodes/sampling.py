@@ -45,6 +45,22 @@ def schedule(model, scheduler: str, steps: int, denoise: float):
     return comfy.samplers.calculate_sigmas(sampling, scheduler, total)[-(steps + 1):].cpu()
 
 
+def run_regional(model, regions, latent_image: dict, seed: int, sigmas, cfg: float, sampler_name: str,
+                 settings: RegionalSettings, node: str, denoise_mask=None) -> dict:
+    """Sample a LATENT with the SemanticDraw guider and a ComfyUI sampler, as KSampler does (previews, progress,
+    interruption, noise from the seed, the latent's noise_mask unless `denoise_mask` is given)."""
+    latent = comfy.sample.fix_empty_latent_channels(model, latent_image["samples"])
+    noise = comfy.sample.prepare_noise(latent, seed, latent_image.get("batch_index"))
+    guider = SemanticDrawGuider(model, regions, cfg, settings, node=node)
+    callback = latent_preview.prepare_callback(model, sigmas.shape[-1] - 1)
+    mask = denoise_mask if denoise_mask is not None else latent_image.get("noise_mask")
+    samples = guider.sample(noise, latent, comfy.samplers.sampler_object(sampler_name), sigmas, denoise_mask=mask,
+                            callback=callback, disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
+    out = latent_image.copy()
+    out["samples"] = samples.to(comfy.model_management.intermediate_device())
+    return out
+
+
 class SemanticDrawSampler(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -78,17 +94,9 @@ class SemanticDrawSampler(io.ComfyNode):
     @classmethod
     def execute(cls, model, regions, latent_image, seed, steps, cfg, sampler_name, scheduler, denoise,
                 **settings) -> io.NodeOutput:
-        latent = comfy.sample.fix_empty_latent_channels(model, latent_image["samples"])
-        noise = comfy.sample.prepare_noise(latent, seed, latent_image.get("batch_index"))
-        guider = SemanticDrawGuider(model, regions, cfg, settings_from(settings), node="SemanticDraw Sampler")
         sigmas = schedule(model, scheduler, steps, denoise)
-        callback = latent_preview.prepare_callback(model, sigmas.shape[-1] - 1)
-        samples = guider.sample(noise, latent, comfy.samplers.sampler_object(sampler_name), sigmas,
-                                denoise_mask=latent_image.get("noise_mask"), callback=callback,
-                                disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
-        out = latent_image.copy()
-        out["samples"] = samples.to(comfy.model_management.intermediate_device())
-        return io.NodeOutput(out)
+        return io.NodeOutput(run_regional(model, regions, latent_image, seed, sigmas, cfg, sampler_name,
+                                          settings_from(settings), "SemanticDraw Sampler"))
 
 
 class SemanticDrawGuiderNode(io.ComfyNode):
