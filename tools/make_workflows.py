@@ -56,16 +56,21 @@ def text(key: str, prompt: str, clip=("ckpt", 1)) -> Node:
     return Node(key, "CLIPTextEncode", {"text": prompt, "clip": clip})
 
 
+def sd15_lcm_base() -> list[Node]:
+    return [Node("ckpt", "CheckpointLoaderSimple", {"ckpt_name": "v1-5-pruned-emaonly.safetensors"}),
+            Node("lora", "LoraLoader", {"model": ("ckpt", 0), "clip": ("ckpt", 1),
+                                        "lora_name": "lcm-lora-sdv1-5.safetensors", "strength_model": 1.0,
+                                        "strength_clip": 1.0}),
+            Node("lcm", "ModelSamplingDiscrete", {"model": ("lora", 0), "sampling": "lcm", "zsnr": False})]
+
+
 def sd15_three_regions() -> tuple[str, list[Node]]:
     size = (512, 512)
     return ("SD1.5 + LCM LoRA, three regions and a background prompt (SemanticDraw, 5 steps, cfg 1).\n\n"
             "Models: models/checkpoints/v1-5-pruned-emaonly.safetensors and models/loras/lcm-lora-sdv1-5.safetensors "
             "(or any SD1.5 checkpoint + the LCM LoRA; Hyper-SD 1.5 works the same way).\n"
             "Each region is a prompt + a mask; later regions cover earlier ones.", [
-        Node("ckpt", "CheckpointLoaderSimple", {"ckpt_name": "v1-5-pruned-emaonly.safetensors"}),
-        Node("lora", "LoraLoader", {"model": ("ckpt", 0), "clip": ("ckpt", 1), "lora_name": "lcm-lora-sdv1-5.safetensors",
-                                    "strength_model": 1.0, "strength_clip": 1.0}),
-        Node("lcm", "ModelSamplingDiscrete", {"model": ("lora", 0), "sampling": "lcm", "zsnr": False}),
+        *sd15_lcm_base(),
         *rect_mask("mask_sky", size, (0, 0, 512, 200)),
         *rect_mask("mask_house", size, (40, 180, 240, 280)),
         *rect_mask("mask_dog", size, (300, 280, 180, 200)),
@@ -87,10 +92,7 @@ def palette_map() -> tuple[str, list[Node]]:
             "Models: v1-5-pruned-emaonly.safetensors + lcm-lora-sdv1-5.safetensors, as in the SD1.5 workflow. "
             "Anti-aliased and JPEG edges are matched to the nearest palette colour; the report lists colours "
             "without a prompt.", [
-        Node("ckpt", "CheckpointLoaderSimple", {"ckpt_name": "v1-5-pruned-emaonly.safetensors"}),
-        Node("lora", "LoraLoader", {"model": ("ckpt", 0), "clip": ("ckpt", 1), "lora_name": "lcm-lora-sdv1-5.safetensors",
-                                    "strength_model": 1.0, "strength_clip": 1.0}),
-        Node("lcm", "ModelSamplingDiscrete", {"model": ("lora", 0), "sampling": "lcm", "zsnr": False}),
+        *sd15_lcm_base(),
         Node("map", "LoadImage", {"image": "palette_map.png"}),
         Node("palette", "SemanticDrawPalette", {
             "clip": ("lora", 1), "palette_image": ("map", 0), "tolerance": 0.1, "mask_strength": 1.0,
@@ -108,10 +110,7 @@ def wide_canvas() -> tuple[str, list[Node]]:
     return ("Wide canvas 1536x512 with tiling: windows of tile_size pixels (stride half a tile) carry all regions; "
             "every region of every window goes through one batched model call per step.\n\n"
             "Models: v1-5-pruned-emaonly.safetensors + lcm-lora-sdv1-5.safetensors.", [
-        Node("ckpt", "CheckpointLoaderSimple", {"ckpt_name": "v1-5-pruned-emaonly.safetensors"}),
-        Node("lora", "LoraLoader", {"model": ("ckpt", 0), "clip": ("ckpt", 1), "lora_name": "lcm-lora-sdv1-5.safetensors",
-                                    "strength_model": 1.0, "strength_clip": 1.0}),
-        Node("lcm", "ModelSamplingDiscrete", {"model": ("lora", 0), "sampling": "lcm", "zsnr": False}),
+        *sd15_lcm_base(),
         *rect_mask("mask_a", size, (0, 0, 512, 512)),
         *rect_mask("mask_b", size, (448, 64, 640, 448)),
         *rect_mask("mask_c", size, (1024, 0, 512, 512)),
@@ -176,10 +175,7 @@ def stream_palette_frames() -> tuple[str, list[Node]]:
             "call per frame (T slots x regions). Copy workflows/assets/palette_frame_*.png into ComfyUI/input.\n\n"
             "Models: v1-5-pruned-emaonly.safetensors + lcm-lora-sdv1-5.safetensors. Frames are saved as an "
             "animated WEBP and as PNGs.", [
-        Node("ckpt", "CheckpointLoaderSimple", {"ckpt_name": "v1-5-pruned-emaonly.safetensors"}),
-        Node("lora", "LoraLoader", {"model": ("ckpt", 0), "clip": ("ckpt", 1), "lora_name": "lcm-lora-sdv1-5.safetensors",
-                                    "strength_model": 1.0, "strength_clip": 1.0}),
-        Node("lcm", "ModelSamplingDiscrete", {"model": ("lora", 0), "sampling": "lcm", "zsnr": False}),
+        *sd15_lcm_base(),
         *frames, *batch,
         Node("palette", "SemanticDrawPalette", {
             "clip": ("lora", 1), "palette_image": ("batch", 0), "tolerance": 0.1, "mask_strength": 1.0,
@@ -202,6 +198,79 @@ def stream_palette_frames() -> tuple[str, list[Node]]:
                                           "fps": 4.0, "lossless": False, "quality": 85, "method": "default"})])
 
 
+def edit_values(strength: float) -> dict:
+    return {"model": ("lcm", 0), "seed": 1234, "steps": 4, "strength": strength, "cfg": 1.0, "sampler_name": "lcm",
+            "scheduler": "sgm_uniform", "bootstrap_steps": 0, "bootstrap_mix_steps": 1.0, "leak_sensitivity": 0.2,
+            "mask_type": "discrete", "cover_alpha": 0.3, "tile_size": 0}
+
+
+def sdedit_strokes() -> tuple[str, list[Node]]:
+    return ("Strokes to image (SDEdit + semantic palette): the stroke painting is both the guide (colour and "
+            "layout, noised to strength t0) and the palette map (each stroke colour gets a prompt).\n\n"
+            "Copy workflows/assets/strokes.png into ComfyUI/input. Models: v1-5-pruned-emaonly.safetensors + "
+            "lcm-lora-sdv1-5.safetensors. Raise strength for a more realistic, less faithful result.", [
+        *sd15_lcm_base(),
+        Node("strokes", "LoadImage", {"image": "strokes.png"}),
+        Node("encode", "VAEEncode", {"pixels": ("strokes", 0), "vae": ("ckpt", 2)}),
+        Node("palette", "SemanticDrawPalette", {
+            "clip": ("lora", 1), "palette_image": ("strokes", 0), "tolerance": 0.1, "mask_strength": 1.0,
+            "mask_blur_std": 4.0, "prompt_strength": 1.0,
+            "palette": "#4a90d9: a blue sky\n#3a9d23: a grassy meadow\n#8b4513: the trunk of an old oak tree\n"
+                       "#006400: the leafy crown of an oak tree\n#ffffff: a white fluffy cloud"}),
+        Node("stack", "SemanticDrawRegionStack", {"regions_1": ("palette", 0), "vae": ("ckpt", 2)}),
+        Node("sdedit", "SemanticDrawSDEdit", {"regions": ("stack", 0), "guide": ("encode", 0), "repeats": 1,
+                                              **edit_values(0.6)}),
+        *decode_and_save("semanticdraw_strokes", samples=("sdedit", 0))])
+
+
+def masked_edit() -> tuple[str, list[Node]]:
+    size = (512, 512)
+    return ("Masked edit of a photo: only the masked area is regenerated (SDEdit with the known content re-imposed "
+            "at every step); the rest stays pixel-exact through the final composite.\n\n"
+            "Load your photo (the example uses workflows/assets/palette_map.png, copied into ComfyUI/input) and "
+            "paint the mask (here a rectangle). Models: v1-5-pruned-emaonly.safetensors + lcm-lora-sdv1-5.safetensors.", [
+        *sd15_lcm_base(),
+        Node("photo", "LoadImage", {"image": "palette_map.png"}),
+        Node("encode", "VAEEncode", {"pixels": ("photo", 0), "vae": ("ckpt", 2)}),
+        *rect_mask("mask_edit", size, (96, 200, 192, 200)),
+        region("r_edit", "a small stone tower with a pointed roof", "mask_edit", clip=("lora", 1), blur=4.0),
+        Node("sdedit", "SemanticDrawSDEdit", {"regions": ("r_edit", 0), "guide": ("encode", 0), "repeats": 1,
+                                              "mask": ("mask_edit", 0), **edit_values(0.8)}),
+        Node("decode", "VAEDecode", {"samples": ("sdedit", 0), "vae": ("ckpt", 2)}),
+        Node("composite", "ImageCompositeMasked", {"destination": ("photo", 0), "source": ("decode", 0), "x": 0,
+                                                   "y": 0, "resize_source": False, "mask": ("mask_edit", 0)}),
+        Node("save", "SaveImage", {"images": ("composite", 0), "filename_prefix": "semanticdraw_masked_edit"})])
+
+
+def regional_edit() -> tuple[str, list[Node]]:
+    size = (512, 512)
+    return ("Regional edit: generate an image from regions, then change one region's prompt; only that region is "
+            "regenerated while the others stay anchored to the source (MRGD's task, SemanticDraw-style).\n\n"
+            "Models: v1-5-pruned-emaonly.safetensors + lcm-lora-sdv1-5.safetensors. The report says which regions "
+            "were edited; the composite keeps every other pixel of the source.", [
+        *sd15_lcm_base(),
+        *rect_mask("mask_left", size, (32, 160, 200, 300)),
+        *rect_mask("mask_right", size, (280, 160, 200, 300)),
+        region("r_left", "a red apple on a table", "mask_left", clip=("lora", 1)),
+        region("r_right", "a glass of orange juice on a table", "mask_right", clip=("lora", 1)),
+        region("r_right_new", "a cup of black coffee on a table", "mask_right", clip=("lora", 1)),
+        text("bg", "a wooden kitchen table, soft daylight, photo", clip=("lora", 1)),
+        Node("stack", "SemanticDrawRegionStack", {"regions_1": ("r_left", 0), "regions_2": ("r_right", 0),
+                                                  "background_prompt": ("bg", 0), "vae": ("ckpt", 2)}),
+        Node("stack_new", "SemanticDrawRegionStack", {"regions_1": ("r_left", 0), "regions_2": ("r_right_new", 0),
+                                                      "background_prompt": ("bg", 0), "vae": ("ckpt", 2)}),
+        Node("latent", "EmptyLatentImage", {"width": size[0], "height": size[1], "batch_size": 1}),
+        sampler(model=("lcm", 0)),
+        Node("edit", "SemanticDrawRegionalEdit", {"source": ("sampler", 0), "source_regions": ("stack", 0),
+                                                  "target_regions": ("stack_new", 0), **edit_values(0.7)}),
+        Node("decode_source", "VAEDecode", {"samples": ("sampler", 0), "vae": ("ckpt", 2)}),
+        Node("decode", "VAEDecode", {"samples": ("edit", 0), "vae": ("ckpt", 2)}),
+        Node("composite", "ImageCompositeMasked", {"destination": ("decode_source", 0), "source": ("decode", 0),
+                                                   "x": 0, "y": 0, "resize_source": False, "mask": ("edit", 1)}),
+        Node("save_source", "SaveImage", {"images": ("decode_source", 0), "filename_prefix": "semanticdraw_source"}),
+        Node("save", "SaveImage", {"images": ("composite", 0), "filename_prefix": "semanticdraw_regional_edit"})])
+
+
 SPECS = {
     "sd15_lcm_three_regions": sd15_three_regions,
     "semantic_palette": palette_map,
@@ -209,6 +278,9 @@ SPECS = {
     "sdxl_lightning_regions": sdxl_lightning,
     "flux_schnell_regions": flux_schnell,
     "stream_palette_frames": stream_palette_frames,
+    "sdedit_strokes": sdedit_strokes,
+    "masked_edit": masked_edit,
+    "regional_edit": regional_edit,
 }
 
 
