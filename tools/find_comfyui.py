@@ -1,11 +1,25 @@
-"""Print the ComfyUI install the pack should use (exit 1 if none): see tools.comfy_host.find_comfyui."""
+"""Locate the ComfyUI the pack runs in: COMFYUI_PATH, else the ComfyUI whose custom_nodes/ holds this
+pack, else ~/ComfyUI. Run as a script it prints the path, or exits 1 when there is none."""
+from __future__ import annotations
+
+import os
 import sys
 from pathlib import Path
+from typing import Optional
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tools.comfy_host import find_comfyui  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
-path = find_comfyui()
-if path is None:
-    sys.exit(1)
-print(path)
+
+def find_comfyui() -> Optional[Path]:
+    candidates = [Path(os.environ["COMFYUI_PATH"])] if os.environ.get("COMFYUI_PATH") else []
+    if REPO.parent.name == "custom_nodes":
+        candidates.append(REPO.parent.parent)
+    candidates.append(Path.home() / "ComfyUI")
+    return next((c.resolve() for c in candidates if (c / "main.py").is_file()), None)
+
+
+if __name__ == "__main__":
+    path = find_comfyui()
+    if path is None:
+        sys.exit(1)
+    print(path)
