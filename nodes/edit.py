@@ -192,7 +192,9 @@ class SemanticDrawRegionalEdit(io.ComfyNode):
         with node_errors(node):
             if edits:
                 masks = [single_mask(r.mask, node, "regions mask") for r in edits]
-                union = region_union(masks, size, [r.mask_blur_std for r in edits])
+                # the edited regions in full, with their blur as a soft border outside them
+                union = torch.maximum(region_union(masks, size, [r.mask_blur_std for r in edits]),
+                                      region_union(masks, size, [0.0] * len(masks)))
             if background:
                 kept = [single_mask(r.mask, node, "regions mask") for r in target_regions.regions]
                 union = torch.maximum(union, 1 - region_union(kept, size, [r.mask_blur_std for r in kept]))

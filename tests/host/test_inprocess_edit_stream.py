@@ -1,0 +1,160 @@
+"""SDEdit, regional edit and the stream sampler node, in-process on the tiny SD1.5-shaped model."""
+import pytest
+import torch
+
+from inprocess import CallCounter, cond, load_host, tiny_model
+from test_inprocess_nodes import SETTINGS, masks, sample, stack
+
+EDIT = dict(seed=7, steps=3, cfg=1.0, sampler_name="lcm", scheduler="sgm_uniform") | SETTINGS
+
+
+@pytest.fixture(scope="module")
+def pack():
+    return load_host()
+
+
+@pytest.fixture(scope="module")
+def sd15(pack):
+    return tiny_model("sd15")
+
+
+@pytest.fixture(scope="module")
+def source(pack, sd15):
+    return sample(pack, sd15, stack(pack), {"samples": torch.zeros(1, 4, 32, 32)})
+
+
+def sdedit(model, regions, guide, strength, **kw):
+    from semanticdraw.nodes.edit import SemanticDrawSDEdit
+    args = EDIT | dict(strength=strength, repeats=1) | kw
+    return SemanticDrawSDEdit.execute(model, regions, guide, **args).result[0]
+
+
+def outside(mask, latent_hw=(32, 32)):
+    m = torch.nn.functional.interpolate(mask.reshape(1, 1, *mask.shape[-2:]), size=latent_hw, mode="bilinear")
+    return (m == 0)[0, 0]
+
+
+def test_strength_zero_returns_the_input(pack, sd15, source):
+    assert torch.equal(sdedit(sd15, stack(pack), source, 0.0)["samples"], source["samples"])
+
+
+def test_strength_one_without_mask_equals_plain_generation(pack, sd15, source):
+    plain = sample(pack, sd15, stack(pack), {"samples": torch.zeros(1, 4, 32, 32)}, seed=7)
+    assert torch.equal(sdedit(sd15, stack(pack), source, 1.0)["samples"], plain["samples"])
+
+
+@pytest.mark.parametrize("repeats", [1, 2])
+def test_masked_edit_keeps_the_outside_exactly(pack, sd15, source, repeats):
+    mask = torch.zeros(1, 256, 256)
+    mask[:, 64:160, 64:192] = 1
+    out = sdedit(sd15, stack(pack), source, 0.7, mask=mask, repeats=repeats)["samples"]
+    keep = outside(mask)
+    assert torch.equal(out[..., keep], source["samples"][..., keep])
+    assert (out[..., ~keep] - source["samples"][..., ~keep]).abs().max() > 1e-3
+
+
+def test_noise_mask_of_the_latent_is_used(pack, sd15, source):
+    mask = torch.zeros(1, 256, 256)
+    mask[:, :128] = 1
+    out = sdedit(sd15, stack(pack), dict(source, noise_mask=mask), 0.5)["samples"]
+    keep = outside(mask)
+    assert torch.equal(out[..., keep], source["samples"][..., keep])
+
+
+def test_sdedit_bad_inputs(pack, sd15, source):
+    from semanticdraw.nodes.regions import NodeInputError
+    with pytest.raises(NodeInputError, match="SemanticDraw SDEdit: strength must lie in \\[0, 1\\], got 1.5"):
+        sdedit(sd15, stack(pack), source, 1.5)
+    with pytest.raises(NodeInputError, match="SemanticDraw SDEdit: mask has a batch of 3 but the latent has 1"):
+        sdedit(sd15, stack(pack), source, 0.5, mask=torch.ones(3, 256, 256))
+    with pytest.raises(NodeInputError, match="SemanticDraw SDEdit: mask is 512x256 but the latent is 32x32"):
+        sdedit(sd15, stack(pack), source, 0.5, mask=torch.ones(1, 256, 512))
+
+
+def regional_edit(model, source, src, tgt):
+    from semanticdraw.nodes.edit import SemanticDrawRegionalEdit
+    return SemanticDrawRegionalEdit.execute(model, source, src, tgt, **(EDIT | dict(strength=0.7))).result
+
+
+def test_regional_edit_without_changes_returns_the_source(pack, sd15, source):
+    out, mask, report = regional_edit(sd15, source, stack(pack), stack(pack))
+    assert out is source and float(mask.max()) == 0 and "no region changed" in report
+
+
+def test_regional_edit_changes_only_the_edited_region(pack, sd15, source):
+    from semanticdraw.nodes.regions import Region
+    src = stack(pack)
+    changed = Region(cond(99), None, src.regions[1].mask, mask_blur_std=4.0, prompt_strength=0.9, label="new")
+    tgt = src.replace(regions=(src.regions[0], changed))
+    out, mask, report = regional_edit(sd15, source, src, tgt)
+    assert report.startswith("edited region 2")
+    keep = outside(mask)
+    assert keep.any() and (~keep).any()
+    assert torch.equal(out["samples"][..., keep], source["samples"][..., keep])
+    assert (out["samples"][..., ~keep] - source["samples"][..., ~keep]).abs().max() > 1e-3
+    _, box = masks()
+    assert float(mask[0][box > 0].min()) > 0.99  # the edited region's mask is inside the edit area
+
+
+STREAM = dict(seed=3, t_index_list="0,16,32", schedule_length=50, steps=4, scheduler="sgm_uniform", cfg_type="self",
+              cfg=1.2, delta=1.0, frame_buffer=1, bootstrap_steps=1, bootstrap_mix_steps=1.0, leak_sensitivity=0.0,
+              mask_type="continuous", cover_alpha=0.3, include_warmup=False, max_batch=64)
+
+
+def stream(model, regions, frames, **kw):
+    from semanticdraw.nodes.stream import SemanticDrawStreamSampler
+    return SemanticDrawStreamSampler.execute(model, regions, {"samples": torch.zeros(1, 4, 32, 32)},
+                                             frame_count=frames, **(STREAM | kw)).result[0]["samples"]
+
+
+def moving_stack(pack, frames):
+    from semanticdraw.nodes.regions import Region, RegionStack
+    left, box = masks()
+    return RegionStack(regions=(Region(cond(1), cond(2), torch.stack([torch.roll(box, 8 * i, 1) for i in range(frames)])),
+                                Region(cond(3), None, left)), background_positive=cond(5))
+
+
+@pytest.mark.parametrize("cfg_type,per_call", [("self", 9), ("full", 18), ("initialize", 12), ("none", 9)])
+def test_stream_node_one_call_per_frame(pack, sd15, cfg_type, per_call):
+    counter = CallCounter(sd15.model)
+    try:
+        frames = stream(sd15, moving_stack(pack, 3), 3, cfg_type=cfg_type)
+    finally:
+        sd15.model.apply_model = counter._inner
+    assert frames.shape == (3, 4, 32, 32) and torch.isfinite(frames).all()
+    assert counter.batches == [per_call] * 5  # 3 frames + T-1 warm-up calls, T*p = 3*3 samples each
+
+
+def test_stream_node_warmup_seed_and_prompt_schedule(pack, sd15):
+    import comfy.sd
+    regions = moving_stack(pack, 3)
+    a = stream(sd15, regions, 3)
+    assert torch.equal(a, stream(sd15, regions, 3))
+    assert not torch.equal(a, stream(sd15, regions, 3, seed=4))
+    warm = stream(sd15, regions, 3, include_warmup=True)
+    assert warm.shape[0] == 5 and torch.equal(warm[2:], a)
+
+    class FakeClip:  # encodes any text to a fixed random embedding, as CLIPTextEncode's output format
+        def tokenize(self, text):
+            return text
+
+        def encode_from_tokens_scheduled(self, text):
+            return cond(hash(text) % 1000)
+    changed = stream(sd15, regions, 3, prompt_schedule="2@1: a different prompt", clip=FakeClip())
+    # the change at frame 1 is applied from call 1 on: frame 0 sees it at its last T-1 steps, later frames fully
+    assert not torch.equal(changed[0], a[0]) and not torch.equal(changed[-1], a[-1])
+
+
+@pytest.mark.parametrize("kw,needle", [
+    (dict(frame_count=5), "regions[0].mask: has a batch of 3 masks but frame_count is 5"),
+    (dict(t_index_list="0,12,8"), "t_index_list: indices must be strictly increasing"),
+    (dict(t_index_list="0,12,80"), "t_index_list: indices must lie in [0, 49]"),
+    (dict(max_batch=4), "exceeds the limit of 4"),
+    (dict(prompt_schedule="9@1: x"), "prompt_schedule: line 1: region 9 does not exist"),
+])
+def test_stream_node_bad_input(pack, sd15, kw, needle):
+    from semanticdraw.nodes.regions import NodeInputError
+    frames = kw.pop("frame_count", 3)
+    with pytest.raises(NodeInputError) as e:
+        stream(sd15, moving_stack(pack, 3), frames, **kw)
+    assert "SemanticDraw Stream Sampler" in str(e.value) and needle in str(e.value)
