@@ -2,7 +2,9 @@
 import pytest
 import torch
 
-from inprocess import CallCounter, cond, load_host, tiny_model
+from tools.inprocess import CallCounter, cond, tiny_model
+
+from host_support import load_host
 from test_inprocess_nodes import SETTINGS, masks, sample, stack
 
 EDIT = dict(seed=7, steps=3, cfg=1.0, sampler_name="lcm", scheduler="sgm_uniform") | SETTINGS

@@ -5,7 +5,9 @@ import pickle
 import pytest
 import torch
 
-from inprocess import CallCounter, cond, load_host, tiny_model
+from tools.inprocess import CallCounter, cond, tiny_model
+
+from host_support import load_host
 
 SETTINGS = dict(bootstrap_steps=1, bootstrap_mix_steps=1.0, leak_sensitivity=0.2, mask_type="discrete",
                 cover_alpha=0.3, tile_size=0)

@@ -1,16 +1,19 @@
 """ComfyUI and this pack loaded in-process, with tiny random-weight models of the real architectures.
 
-Used by the in-process host tests; the server tests use real checkpoint files instead.
+Used by the in-process host tests and the benchmarks; the server tests use checkpoint files instead.
 """
 from __future__ import annotations
 
 import importlib.util
 import sys
 
-import pytest
 import torch
 
-from tools.find_comfyui import REPO, find_comfyui
+from .find_comfyui import REPO, find_comfyui
+
+
+class HostNotFound(RuntimeError):
+    """No ComfyUI install was found."""
 
 SD15_UNET = {"context_dim": 768, "model_channels": 320, "use_linear_in_transformer": False, "adm_in_channels": None,
              "use_temporal_attention": False, "in_channels": 4, "out_channels": 4, "num_res_blocks": [1, 1],
@@ -23,12 +26,12 @@ SD3_MMDIT = {"in_channels": 16, "out_channels": 16, "patch_size": 2, "depth": 2,
 
 
 def load_host():
-    """Import ComfyUI (CPU) and the pack as package `semanticdraw`; skip when no ComfyUI is found."""
+    """Import ComfyUI (CPU) and the pack as package `semanticdraw`; raises HostNotFound without a ComfyUI."""
     if "semanticdraw" in sys.modules:
         return sys.modules["semanticdraw"]
     path = find_comfyui()
     if path is None:
-        pytest.skip("ComfyUI host not found: set COMFYUI_PATH or put ComfyUI at ~/ComfyUI")
+        raise HostNotFound("ComfyUI host not found: set COMFYUI_PATH or put ComfyUI at ~/ComfyUI")
     sys.path.insert(0, str(path))
     argv, sys.argv = sys.argv, [sys.argv[0], "--cpu"]
     try:
