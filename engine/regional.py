@@ -6,7 +6,6 @@ every view (and every stream slot) goes through ONE call per step.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from .regions import Regions, RegionStack
+from .regions import Regions
 
 MAX_STACK_INPUTS = 8
 

@@ -21,7 +21,7 @@ from comfy_api.latest import io
 from ..engine import MASK_TYPES, SemanticDrawInputError
 from ..engine.stream import CFG_TYPES, PromptKey, StreamConfig, StreamEngine, StreamRegion
 from .guider import approximate_white, blend_conditioning, zero_conditioning
-from .host import HostDenoiser, group_by_region, noise_space
+from .host import HostDenoiser, noise_space
 from .region_prompt import encode
 from .regions import NodeInputError, Regions, RegionStack, node_errors
 

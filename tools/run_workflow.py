@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tools import tiny_models  # noqa: E402
-from tools.comfy_host import MODEL_INPUTS, ComfyError, ComfyServer, run_workflow, ui_to_api  # noqa: E402
+from tools.comfy_host import ComfyError, ComfyServer, run_workflow  # noqa: E402
 from tools.find_comfyui import REPO, find_comfyui  # noqa: E402
 
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from engine import SemanticDrawInputError, eps_space, flow_space, make_plan, noise_levels, process_masks, regional_x0
+from engine import SemanticDrawInputError, eps_space, flow_space, regional_x0
 from engine.sampling import sample
 from engine.stream import PromptKey, StreamConfig, StreamEngine, StreamRegion
 from toys import ConvDenoiser

@@ -1,9 +1,10 @@
-"""Session fixture: one real ComfyUI server (CPU) with this pack and tiny generated checkpoints."""
+"""Host fixtures: one real ComfyUI server (CPU) with this pack and tiny generated checkpoints, and the
+host imported in-process with tiny models built directly."""
 import sys
 
 import pytest
 
-from tools import tiny_models
+from tools import inprocess, tiny_models
 from tools.comfy_host import ComfyServer
 from tools.find_comfyui import REPO, find_comfyui
 
@@ -22,3 +23,16 @@ def comfy_server():
 
 def tiny_model_map(name: str, value: str) -> str:
     return tiny_models.LORA if name == "lora_name" else tiny_models.checkpoint_for(value)
+
+
+@pytest.fixture(scope="session")
+def pack():
+    try:
+        return inprocess.load_host()
+    except inprocess.HostNotFound as e:
+        pytest.skip(str(e))
+
+
+@pytest.fixture(scope="session")
+def sd15(pack):
+    return inprocess.tiny_model("sd15")

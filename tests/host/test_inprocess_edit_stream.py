@@ -2,22 +2,10 @@
 import pytest
 import torch
 
-from tools.inprocess import CallCounter, cond, tiny_model
-
-from host_support import load_host
+from tools.inprocess import CallCounter, cond
 from test_inprocess_nodes import SETTINGS, masks, sample, stack
 
 EDIT = dict(seed=7, steps=3, cfg=1.0, sampler_name="lcm", scheduler="sgm_uniform") | SETTINGS
-
-
-@pytest.fixture(scope="module")
-def pack():
-    return load_host()
-
-
-@pytest.fixture(scope="module")
-def sd15(pack):
-    return tiny_model("sd15")
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +116,6 @@ def test_stream_node_one_call_per_frame(pack, sd15, cfg_type, per_call):
 
 
 def test_stream_node_warmup_seed_and_prompt_schedule(pack, sd15):
-    import comfy.sd
     regions = moving_stack(pack, 3)
     a = stream(sd15, regions, 3)
     assert torch.equal(a, stream(sd15, regions, 3))

@@ -7,20 +7,8 @@ import torch
 
 from tools.inprocess import CallCounter, cond, tiny_model
 
-from host_support import load_host
-
 SETTINGS = dict(bootstrap_steps=1, bootstrap_mix_steps=1.0, leak_sensitivity=0.2, mask_type="discrete",
                 cover_alpha=0.3, tile_size=0)
-
-
-@pytest.fixture(scope="module")
-def pack():
-    return load_host()
-
-
-@pytest.fixture(scope="module")
-def sd15(pack):
-    return tiny_model("sd15")
 
 
 def masks(size=256):

@@ -1,8 +1,6 @@
 """Through a real ComfyUI server: node registration, every shipped workflow, interruption."""
 import json
-import threading
 import time
-from pathlib import Path
 
 import pytest
 from PIL import Image
