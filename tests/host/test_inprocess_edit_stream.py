@@ -147,3 +147,22 @@ def test_stream_node_bad_input(pack, sd15, kw, needle):
     with pytest.raises(NodeInputError) as e:
         stream(sd15, moving_stack(pack, 3), frames, **kw)
     assert "SemanticDraw Stream Sampler" in str(e.value) and needle in str(e.value)
+
+
+def test_masked_edit_ssim_on_decoded_images(pack):
+    """SSIM-i between source and masked-edit result, decoded by the tiny checkpoint's VAE, over unmasked pixels."""
+    import comfy.sd
+    from semanticdraw.nodes.guider import RegionalSettings
+    from semanticdraw.nodes.edit import sdedit as run_sdedit
+    from tools import tiny_models
+    from tools.metrics import masked_mean, ssim_map
+    model, clip, vae, _ = comfy.sd.load_checkpoint_guess_config(str(tiny_models.checkpoint("sd15")), output_vae=True,
+                                                                output_clip=True)
+    regions = stack(pack)
+    source = sample(pack, model, regions, {"samples": torch.zeros(1, 4, 32, 32)})
+    mask = torch.zeros(1, 256, 256)
+    mask[:, 80:176, 80:176] = 1
+    out = run_sdedit(model, regions, source, 3, 3, 0.8, 1.0, "lcm", "sgm_uniform", RegionalSettings(), "test", mask=mask)
+    src_img, out_img = vae.decode(source["samples"]), vae.decode(out["samples"])
+    assert float((src_img - out_img).abs().max()) > 0  # the masked area changed
+    assert masked_mean(ssim_map(src_img, out_img)[0], (mask[0] == 0).float()) >= 0.95
