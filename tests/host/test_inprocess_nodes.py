@@ -115,3 +115,13 @@ def test_empty_stack_is_an_error(pack, sd15):
     from semanticdraw.nodes.regions import NodeInputError, RegionStack
     with pytest.raises(NodeInputError, match="regions: the stack has no regions"):
         sample(pack, sd15, RegionStack(regions=()), {"samples": torch.zeros(1, 4, 32, 32)})
+
+
+def test_uncovered_pixels_follow_the_background_latent(pack, sd15):
+    from semanticdraw.nodes.regions import Region, RegionStack
+    left, _ = masks()
+    background = torch.randn(1, 4, 32, 32)
+    regions = RegionStack(regions=(Region(cond(1), cond(2), left, mask_blur_std=0.0),), background_latent=background)
+    out = sample(pack, sd15, regions, {"samples": torch.zeros(1, 4, 32, 32)}, bootstrap_steps=1)["samples"]
+    assert torch.allclose(out[..., 17:], background[..., 17:], atol=1e-5)  # right half: no region
+    assert not torch.allclose(out[..., :15], background[..., :15], atol=1e-2)
