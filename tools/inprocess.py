@@ -20,6 +20,8 @@ SD15_UNET = {"context_dim": 768, "model_channels": 320, "use_linear_in_transform
              "channel_mult": [1, 2], "transformer_depth": [1, 1], "transformer_depth_output": [1, 1, 1, 1],
              "transformer_depth_middle": 1, "num_head_channels": 64, "num_heads": -1, "use_spatial_transformer": True,
              "legacy": False, "image_size": 32, "dims": 2, "use_checkpoint": False}
+SDXL_UNET = {**SD15_UNET, "context_dim": 2048, "adm_in_channels": 2816, "use_linear_in_transformer": True,
+             "num_classes": "sequential"}
 SD3_MMDIT = {"in_channels": 16, "out_channels": 16, "patch_size": 2, "depth": 2, "input_size": None,
              "adm_in_channels": 2048, "pos_embed_scaling_factor": None, "pos_embed_max_size": 32, "num_patches": 1024,
              "context_embedder_config": {"target": "torch.nn.Linear", "params": {"in_features": 4096, "out_features": 128}}}
@@ -62,11 +64,13 @@ class CallCounter:
 
 
 def tiny_model(kind: str = "sd15", seed: int = 0):
-    """A ModelPatcher over a tiny random-weight SD1.5-shaped UNet or SD3-shaped MMDiT, on CPU."""
+    """A ModelPatcher over a tiny random-weight SD1.5- or SDXL-shaped UNet or SD3-shaped MMDiT, on CPU."""
     import comfy.model_patcher
     import comfy.supported_models
 
-    config = comfy.supported_models.SD15(dict(SD15_UNET)) if kind == "sd15" else comfy.supported_models.SD3(dict(SD3_MMDIT))
+    config = {"sd15": lambda: comfy.supported_models.SD15(dict(SD15_UNET)),
+              "sdxl": lambda: comfy.supported_models.SDXL(dict(SDXL_UNET)),
+              "sd3": lambda: comfy.supported_models.SD3(dict(SD3_MMDIT))}[kind]()
     model = config.get_model({})
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -81,4 +85,6 @@ def cond(seed: int, kind: str = "sd15") -> list:
     g = torch.Generator().manual_seed(seed)
     if kind == "sd15":
         return [[torch.randn(1, 77, 768, generator=g), {}]]
+    if kind == "sdxl":
+        return [[torch.randn(1, 77, 2048, generator=g), {"pooled_output": torch.randn(1, 1280, generator=g)}]]
     return [[torch.randn(1, 77, 4096, generator=g), {"pooled_output": torch.randn(1, 2048, generator=g)}]]

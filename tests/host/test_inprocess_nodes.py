@@ -48,13 +48,15 @@ def test_sd15_one_batched_model_call_per_step(pack, sd15, cfg, per_call):
     assert counter.batches == [per_call] * 3  # 2 regions + the background-prompt region, x2 with cfg
 
 
-def test_sd3_flow_model_runs_through_the_sampler(pack):
-    model = tiny_model("sd3")
+@pytest.mark.parametrize("kind,channels,sampler,scheduler", [("sd3", 16, "euler", "simple"),
+                                                              ("sdxl", 4, "euler", "sgm_uniform")])
+def test_sd3_flow_and_sdxl_models_run_through_the_sampler(pack, kind, channels, sampler, scheduler):
+    model = tiny_model(kind)
     counter = CallCounter(model.model)
-    out = sample(pack, model, stack(pack, "sd3"), {"samples": torch.zeros(1, 16, 32, 32)}, steps=4,
-                 sampler_name="euler", scheduler="simple", mask_type="semi-continuous")
-    assert out["samples"].shape == (1, 16, 32, 32) and torch.isfinite(out["samples"]).all()
-    assert counter.batches == [3] * 4
+    out = sample(pack, model, stack(pack, kind), {"samples": torch.zeros(1, channels, 32, 32)}, steps=4, cfg=2.0,
+                 sampler_name=sampler, scheduler=scheduler, mask_type="semi-continuous")
+    assert out["samples"].shape == (1, channels, 32, 32) and torch.isfinite(out["samples"]).all()
+    assert counter.batches == [6] * 4  # 3 regions (background prompt included) x cond/uncond, per-region pooled
 
 
 def test_inputs_unchanged_and_same_seed_same_latent(pack, sd15):
