@@ -82,6 +82,13 @@ def approximate_white(latent_format, channels: int) -> torch.Tensor:
     return (torch.linalg.pinv(f.T) @ (1 - bias)).view(1, channels, 1, 1)
 
 
+def white_latent(vae, latent_format, channels: int, size: tuple[int, int], latent_size: tuple[int, int]) -> torch.Tensor:
+    """Model-space latent of an all-white image: VAE-encoded when a VAE is given, else estimated."""
+    if vae is not None:
+        return latent_format.process_in(vae.encode(torch.ones(1, *size, 3)))
+    return approximate_white(latent_format, channels).expand(1, -1, *latent_size)
+
+
 def encode_pixels(vae, image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """VAE-encode an IMAGE resized (centre crop) to `size`; returns raw latents."""
     if tuple(image.shape[1:3]) != tuple(size):
@@ -137,10 +144,7 @@ class SemanticDrawGuider(comfy.samplers.CFGGuider):
                                   cover_alpha=s.cover_alpha, mask_type=s.mask_type,
                                   background_region=self.background_region, background_blur_std=max(blurs))
         fmt = model.latent_format
-        if vae is not None:
-            white = fmt.process_in(vae.encode(torch.ones(1, *size, 3)))
-        else:
-            white = approximate_white(fmt, noise.shape[1]).expand(1, -1, h, w)
+        white = white_latent(vae, fmt, noise.shape[1], size, (h, w))
         background = None
         if stack.background_latent is not None:
             raw = stack.background_latent

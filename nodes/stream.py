@@ -20,7 +20,7 @@ from comfy_api.latest import io
 
 from ..engine import MASK_TYPES, SemanticDrawInputError
 from ..engine.stream import CFG_TYPES, PromptKey, StreamConfig, StreamEngine, StreamRegion
-from .guider import approximate_white, blend_conditioning, zero_conditioning
+from .guider import blend_conditioning, white_latent, zero_conditioning
 from .host import HostDenoiser, noise_space
 from .region_prompt import encode
 from .regions import NodeInputError, Regions, RegionStack, node_errors
@@ -190,8 +190,7 @@ class SemanticDrawStreamSampler(io.ComfyNode):
             ratio = regions.vae.spacial_compression_encode() if regions.vae is not None else 8
             size = (h * ratio, w * ratio)
             fmt = inner_model.latent_format
-            white = (fmt.process_in(regions.vae.encode(torch.ones(1, *size, 3))) if regions.vae is not None
-                     else approximate_white(fmt, C).expand(1, -1, h, w)).to(device)
+            white = white_latent(regions.vae, fmt, C, size, (h, w)).to(device)
             background = None
             if regions.background_latent is not None:
                 background = fmt.process_in(regions.background_latent[:1].to(device))
