@@ -21,14 +21,11 @@ class ProcessedMasks:
     """Result of `process_masks`.
 
     quantized: `[p, K, 1, h, w]` step masks at latent size (section 2.5-2.6).
-    blurred:   `[p, 1, H, W]` covered and blurred masks at image size, before strength
-               (kept for the final pixel blend, section 7).
     support:   `[p, 1, h, w]` latent-size masks after strength, before quantization;
                nonzero where a region can ever contribute.
     """
 
     quantized: torch.Tensor
-    blurred: torch.Tensor
     support: torch.Tensor
 
 
@@ -50,47 +47,52 @@ def validate_masks(masks: Sequence[torch.Tensor], image_size: tuple[int, int], l
         if m.ndim != 2:
             raise SemanticDrawInputError(label, f"expected one [H, W] mask, got shape {list(m.shape)}")
         m = m.float()
-        if not torch.isfinite(m).all():
+        lo, hi = torch.aminmax(m)  # one pass: NaN and infinities show up in the extremes
+        if not (torch.isfinite(lo) and torch.isfinite(hi)):
             raise SemanticDrawInputError(label, "contains NaN or infinite values")
-        if m.max() <= 0:
+        if hi <= 0:
             raise SemanticDrawInputError(label, "is empty (all zeros); paint the region or remove it")
         mh, mw = m.shape
         if (mh, mw) not in (tuple(image_size), tuple(latent_size)) and abs(mh * W - mw * H) > 0.01 * H * W:
             raise SemanticDrawInputError(
                 label, f"is {mw}x{mh} but the canvas is {W}x{H} (latent {latent_size[1]}x{latent_size[0]}); "
                        "resize the mask or the latent so their aspect ratios match")
-        out.append(m.clamp(0, 1))
+        out.append(m.clamp(0, 1) if lo < 0 or hi > 1 else m)
     return out
 
 
 def resize_masks(masks: Sequence[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
-    """Bilinear resize of `[H_i, W_i]` masks to one `[p, 1, H, W]` tensor (section 2.1)."""
+    """Bilinear resize of `[H_i, W_i]` masks in [0, 1] to one `[p, 1, H, W]` tensor (section 2.1)."""
     return torch.cat([F.interpolate(m[None, None].float(), size=size, mode="bilinear", align_corners=False)
-                      if tuple(m.shape) != tuple(size) else m[None, None].float() for m in masks]).clamp(0, 1)
+                      if tuple(m.shape) != tuple(size) else m[None, None].float() for m in masks])
 
 
 def apply_cover(masks: torch.Tensor, cover_alpha: float) -> torch.Tensor:
     """Later regions paint over earlier ones: scale `m_i` by `cover_alpha` where any `m_j, j > i` is on (2.2)."""
-    if masks.shape[0] < 2:
+    if masks.shape[0] < 2 or cover_alpha == 1:
         return masks
-    later = masks.flip(0).cumsum(0).flip(0)  # later[i] = sum_{j >= i} m_j
-    covered = torch.cat([later[1:], torch.zeros_like(later[:1])]) > 0
-    return torch.where(covered, masks * cover_alpha, masks)
+    covered = torch.zeros_like(masks, dtype=torch.bool)
+    for i in range(masks.shape[0] - 2, -1, -1):  # covered[i] = covered[i + 1] or m_{i+1} > 0
+        torch.logical_or(covered[i + 1], masks[i + 1] > 0, out=covered[i])
+    return masks * torch.where(covered, cover_alpha, 1.0)
 
 
-def gaussian_blur(mask: torch.Tensor, std: float) -> torch.Tensor:
-    """Separable Gaussian blur of `[..., H, W]`, kernel `2*ceil(3*std)+1`, replicate padding (2.3)."""
+def gaussian_blur(mask: torch.Tensor, std: float, stride: int = 1) -> torch.Tensor:
+    """Separable Gaussian blur of `[..., H, W]`, kernel `2*ceil(3*std)+1`, replicate padding (2.3).
+
+    With `stride` s, only every s-th pixel (from the first) is computed: blur followed by nearest
+    downsampling by s, at 1/s^2 of the cost.
+    """
     if std <= 0:
-        return mask
+        return mask[..., ::stride, ::stride]
     radius = math.ceil(3 * std)
     t = torch.arange(-radius, radius + 1, dtype=torch.float32, device=mask.device)
     k = torch.exp(-0.5 * (t / std) ** 2)
     k = (k / k.sum()).to(mask.dtype)
-    shape = mask.shape
-    x = mask.reshape(-1, 1, *shape[-2:])
-    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
-    x = F.conv2d(F.pad(x, (0, 0, radius, radius), mode="replicate"), k.view(1, 1, -1, 1))
-    return x.reshape(shape)
+    x = mask.reshape(-1, 1, *mask.shape[-2:])
+    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="replicate"), k.view(1, 1, 1, -1), stride=(1, stride))
+    x = F.conv2d(F.pad(x, (0, 0, radius, radius), mode="replicate"), k.view(1, 1, -1, 1), stride=(stride, 1))
+    return x.reshape(*mask.shape[:-2], *x.shape[-2:])
 
 
 def quantize(masks: torch.Tensor, levels: torch.Tensor, mask_type: str) -> torch.Tensor:
@@ -142,9 +144,14 @@ def process_masks(masks: Sequence[torch.Tensor], image_size: tuple[int, int], la
         m = torch.cat([background_mask(m), m])
         blur_stds, strengths = [background_blur_std] + blur_stds, [1.0] + strengths
     m = apply_cover(m, cover_alpha)
-    blurred = torch.cat([gaussian_blur(m[i:i + 1], s) for i, s in enumerate(blur_stds)])
-    strong = blurred * torch.tensor(strengths, dtype=blurred.dtype).view(-1, 1, 1, 1)
-    # Quantization is pointwise and nearest downsampling picks pixels, so they commute:
-    # downsample first and never hold `[p, K]` masks at image size.
-    support = F.interpolate(strong, size=latent_size, mode="nearest")
-    return ProcessedMasks(quantized=quantize(support, levels, mask_type), blurred=blurred, support=support)
+    # Blur, strength and quantization are followed by a nearest downsample. Strength and quantization are
+    # pointwise, so they commute with it; the blur is computed at the kept pixels only (strided).
+    H, W = image_size
+    stride = H // latent_size[0]
+    if H % latent_size[0] or W % latent_size[1] or W // latent_size[1] != stride:
+        blurred = torch.cat([gaussian_blur(m[i:i + 1], s) for i, s in enumerate(blur_stds)])
+        low = F.interpolate(blurred, size=latent_size, mode="nearest")
+    else:
+        low = torch.cat([gaussian_blur(m[i:i + 1], s, stride) for i, s in enumerate(blur_stds)])
+    support = low * torch.tensor(strengths, dtype=low.dtype).view(-1, 1, 1, 1)
+    return ProcessedMasks(quantized=quantize(support, levels, mask_type), support=support)

@@ -27,19 +27,21 @@ SD3_MMDIT = {"in_channels": 16, "out_channels": 16, "patch_size": 2, "depth": 2,
              "context_embedder_config": {"target": "torch.nn.Linear", "params": {"in_features": 4096, "out_features": 128}}}
 
 
-def load_host():
-    """Import ComfyUI (CPU) and the pack as package `semanticdraw`; raises HostNotFound without a ComfyUI."""
+def load_host(*host_args: str, cpu: bool = True):
+    """Import ComfyUI (on CPU unless `cpu=False`; plus `host_args` flags) and the pack as package `semanticdraw`.
+
+    Raises HostNotFound without a ComfyUI. Flags only apply to the first load in a process."""
     if "semanticdraw" in sys.modules:
         return sys.modules["semanticdraw"]
     path = find_comfyui()
     if path is None:
         raise HostNotFound("ComfyUI host not found: set COMFYUI_PATH or put ComfyUI at ~/ComfyUI")
     sys.path.insert(0, str(path))
-    argv, sys.argv = sys.argv, [sys.argv[0], "--cpu"]
+    argv, sys.argv = sys.argv, [sys.argv[0], *(["--cpu"] if cpu else []), *host_args]
     try:
         import comfy.options
         comfy.options.enable_args_parsing()
-        import comfy.cli_args  # noqa: F401  (parses --cpu)
+        import comfy.cli_args  # noqa: F401  (parses the flags)
     finally:
         sys.argv = argv
     spec = importlib.util.spec_from_file_location("semanticdraw", REPO / "__init__.py",

@@ -5,7 +5,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 venv="${SEMANTICDRAW_VENV:-$HOME/.cache/semanticdraw/venv}"
 comfy="$("${PYTHON:-python3}" "$repo/tools/find_comfyui.py" || true)"
-want="torch==2.14.1 torchvision==0.29.1 pytest requests"  # requests: imported by ComfyUI's server, missing from its requirements
+want="torch==2.14.1 torchvision==0.29.1 pytest requests diffusers==0.42.1"  # requests: imported by ComfyUI's server, missing from its requirements; diffusers: standalone adapter + benchmark
 stamp_src="$want $(cat "$repo/requirements.txt") $( [ -n "$comfy" ] && cat "$comfy/requirements.txt" )"
 stamp="$(printf '%s' "$stamp_src" | sha256sum | cut -c1-16)"
 if [ ! -f "$venv/.semanticdraw-$stamp" ]; then

@@ -95,6 +95,24 @@ def checkpoint_for(name: str) -> str:
     return "sd3.safetensors" if any(k in name.lower() for k in FLOW_NAMES) else "sd15.safetensors"
 
 
+def diffusers_unet(seed: int = 0):
+    """A tiny random diffusers `UNet2DConditionModel` (32-64 channels, cross-attention at the lowest level only,
+    context 32), for the standalone adapter's tests and the canvas benchmark."""
+    from diffusers import UNet2DConditionModel
+    torch.manual_seed(seed)
+    return UNet2DConditionModel(sample_size=64, block_out_channels=(32, 64, 64), layers_per_block=1,
+                                down_block_types=("DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D"),
+                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
+                                cross_attention_dim=32, attention_head_dim=8, norm_num_groups=16).eval()
+
+
+def diffusers_ddim():
+    """SD1.5's DDIM scheduler configuration (final alpha 1, so the last step lands on x0)."""
+    from diffusers import DDIMScheduler
+    return DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+                         set_alpha_to_one=True, steps_offset=1)
+
+
 def ensure_all() -> dict[str, Path]:
     return {"sd15": checkpoint("sd15"), "sd3": checkpoint("sd3"), "lora": empty_lora()}
 

@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
 from engine import SemanticDrawInputError, eps_space, flow_space, noise_levels, process_masks, quantize
 from engine.masks import apply_cover, gaussian_blur, validate_masks
@@ -23,7 +24,7 @@ def test_quantized_shape_and_monotonic_growth():
     out = process_masks(masks, (H, W), (h, w), levels, blur_stds=[4, 2, 0], strengths=[1, 0.9, 1],
                         mask_type="discrete")
     assert out.quantized.shape == (3, 5, 1, h, w)
-    assert out.blurred.shape == (3, 1, H, W)
+    assert out.support.shape == (3, 1, h, w)
     # discrete masks grow as noise falls: on at step k implies on at step k+1
     q = out.quantized
     assert torch.all(q[:, 1:] >= q[:, :-1])
@@ -102,3 +103,28 @@ def test_more_prompts_than_masks_is_an_error():
 def test_bad_mask_type_is_named():
     with pytest.raises(SemanticDrawInputError, match="mask_type"):
         quantize(torch.ones(1, 1, 2, 2), torch.tensor([1.0, 0.0]), "fuzzy")
+
+
+@pytest.mark.parametrize("std", [0.0, 0.7, 2.0, 5.0])
+def test_strided_blur_equals_blur_then_nearest_downsample(std):
+    m = (torch.rand(2, 1, H, W + 16) > 0.6).float()
+    ref = F.interpolate(gaussian_blur(m, std), size=(h, (W + 16) // 8), mode="nearest")
+    assert torch.allclose(gaussian_blur(m, std, stride=8), ref, atol=1e-6)
+
+
+def test_process_masks_matches_the_image_size_pipeline_of_section_2():
+    """Cover, blur and strength at image size, then nearest downsample and quantize (the spec's order)."""
+    levels = noise_levels(lcm_sigmas(4), eps_space())
+    masks = [half_mask(), (torch.rand(H, W) > 0.5).float() * 0.8, torch.ones(H // 2, W // 2)]
+    stds, strengths = [3.0, 0.0, 1.5], [1.0, 0.7, 0.9]
+    out = process_masks(masks, (H, W), (h, w), levels, blur_stds=stds, strengths=strengths, cover_alpha=0.3,
+                        background_region=True, background_blur_std=2.0)
+    m = torch.cat([masks[0][None, None], masks[1][None, None],
+                   F.interpolate(masks[2][None, None], size=(H, W), mode="bilinear", align_corners=False)])
+    m = torch.cat([(1 - m.sum(0, keepdim=True)).clamp(0, 1), m])
+    covered = torch.stack([(m[i + 1:] > 0).any(0) for i in range(3)] + [torch.zeros_like(m[0], dtype=torch.bool)])
+    m = torch.where(covered, 0.3 * m, m)
+    blurred = torch.cat([gaussian_blur(m[i:i + 1], s) for i, s in enumerate([2.0] + stds)])
+    support = F.interpolate(blurred, size=(h, w), mode="nearest") * torch.tensor([1.0] + strengths).view(-1, 1, 1, 1)
+    assert torch.allclose(out.support, support, atol=1e-6)
+    assert torch.equal(out.quantized, quantize(out.support, levels, "discrete"))
