@@ -28,17 +28,19 @@ class UNetDenoiser:
     """The engine's denoiser protocol over a diffusers UNet: one batched UNet call per step, with CFG.
 
     `positive` / `negative`: `[R, L, D]` prompt embeddings, one per conditioning index.
-    `prediction_type`: `epsilon` or `v_prediction`. Counts its UNet calls in `calls`.
+    `prediction_type`: `epsilon` or `v_prediction`. `max_batch` > 0 splits a larger batch into calls of at
+    most that many samples (for canvases whose batch does not fit in memory). Counts UNet calls in `calls`.
     """
 
     def __init__(self, unet, alphas_cumprod: torch.Tensor, positive: torch.Tensor,
-                 negative: Optional[torch.Tensor] = None, guidance: float = 1.0, prediction_type: str = "epsilon"):
+                 negative: Optional[torch.Tensor] = None, guidance: float = 1.0, prediction_type: str = "epsilon",
+                 max_batch: int = 0):
         if prediction_type not in ("epsilon", "v_prediction"):
             raise SemanticDrawInputError("prediction_type", f"'{prediction_type}' is not epsilon or v_prediction")
         if guidance != 1.0 and negative is None:
             raise SemanticDrawInputError("negative", "guidance != 1 needs negative prompt embeddings")
         self.unet, self.guidance, self.prediction_type = unet, guidance, prediction_type
-        self.positive, self.negative = positive, negative
+        self.positive, self.negative, self.max_batch = positive, negative, max_batch
         self.log_sigmas = (((1 - alphas_cumprod) / alphas_cumprod).sqrt()).log().float()
         self.calls = 0
 
@@ -57,9 +59,11 @@ class UNetDenoiser:
             x, sigma, embeds = torch.cat([x, x]), torch.cat([sigma, sigma]), torch.cat([embeds, self.negative[cond_index]])
         s = sigma.float().view(-1, 1, 1, 1)
         scale = 1 / (s * s + 1).sqrt()
-        out = self.unet((x * scale).to(dtype), self.timestep(sigma.float()), encoder_hidden_states=embeds.to(dtype)).sample
-        self.calls += 1
-        out = out.float()
+        xin, t, embeds = (x * scale).to(dtype), self.timestep(sigma.float()), embeds.to(dtype)
+        n = self.max_batch if self.max_batch > 0 else x.shape[0]
+        out = torch.cat([self.unet(xin[i:i + n], t[i:i + n], encoder_hidden_states=embeds[i:i + n]).sample.float()
+                         for i in range(0, x.shape[0], n)])
+        self.calls += -(-x.shape[0] // n)
         x0 = x - s * out if self.prediction_type == "epsilon" else x * scale * scale - out * s * scale
         if self.guidance != 1.0:
             cond, uncond = x0.chunk(2)
@@ -75,7 +79,7 @@ def generate(unet, sigmas: torch.Tensor, alphas_cumprod: torch.Tensor, positive:
              mask_blur_stds: Optional[Sequence[float]] = None, mask_strengths: Optional[Sequence[float]] = None,
              prompt_strengths: Optional[Sequence[float]] = None, cover_alpha: float = 0.3,
              mask_type: str = "discrete", bootstrap_steps: int = 1, bootstrap_mix_steps: float = 1.0,
-             leak: float = 0.2, latents: Optional[torch.Tensor] = None,
+             leak: float = 0.2, max_batch: int = 0, latents: Optional[torch.Tensor] = None,
              generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """Regional generation of one canvas; returns the clean latent `[1, 4, height/8, width/8]` (model space).
 
@@ -83,7 +87,8 @@ def generate(unet, sigmas: torch.Tensor, alphas_cumprod: torch.Tensor, positive:
     covering what the masks leave uncovered (else those pixels follow `white`, zeros if None).
     sigmas: the schedule (`scheduler_sigmas`); sampler `lcm` (few-step models) or `euler` (= DDIM).
     latents: starting noise `[1, 4, h, w]` as diffusers takes it (unit variance); else drawn from `generator`.
-    tile: window size in latent pixels for large canvases (0 = never tile). Sections 2-6 of ALGORITHM.md.
+    tile: window size in latent pixels for large canvases (0 = never tile); max_batch: see `UNetDenoiser`.
+    Sections 2-6 of ALGORITHM.md.
     """
     p = len(masks)
     if len(positive) != p:
@@ -110,7 +115,7 @@ def generate(unet, sigmas: torch.Tensor, alphas_cumprod: torch.Tensor, positive:
     plan = make_plan(processed, tile=tile, background=None if background is not None else white, white=white,
                      bootstrap_steps=bootstrap_steps, bootstrap_mix_steps=bootstrap_mix_steps, leak=leak)
     denoise = UNetDenoiser(unet, alphas_cumprod, torch.cat(pos).to(device),
-                           None if neg is None else torch.cat(neg).to(device), guidance, prediction_type)
+                           None if neg is None else torch.cat(neg).to(device), guidance, prediction_type, max_batch)
     draw = lambda: torch.randn(1, 4, h, w, generator=generator).to(device)
     noise = draw() if latents is None else latents.to(device).float()
     x = noise * (1 + sigmas[0] ** 2).sqrt()  # pure noise at sigmas[0], as ComfyUI's max-denoise start
