@@ -1,6 +1,7 @@
 """Speed benchmark, side by side in one run: this pack vs the alternatives, against the model-call lower bound.
 
-    python bench/speed.py [--quick] [--gpu] [--only still canvas stream] [--rounds N] [--out bench/results.json]
+    python bench/speed.py [--quick] [--gpu] [--compile] [--channels-last] [--only still canvas stream] [--rounds N]
+                          [--out bench/results.json]
 
 Rows (wall time per image or frame, model calls, peak memory, ratios from the same process):
 - still: this pack's sampler vs ComfyUI's native masked conditioning (ConditioningSetMask + Combine +
@@ -121,7 +122,7 @@ def multidiffusion(denoise, masks, h: int, w: int, sigmas, views, steps: int, de
 
 
 class Bench:
-    def __init__(self, gpu: bool, rounds: int):
+    def __init__(self, gpu: bool, rounds: int, compile_model: bool = False, channels_last: bool = False):
         self.device = torch.device("cuda" if gpu else "cpu")
         inprocess.load_host(*([] if gpu else ["--use-pytorch-cross-attention"]), cpu=not gpu)
         import comfy.model_patcher
@@ -133,9 +134,18 @@ class Bench:
             self.model = comfy.model_patcher.ModelPatcher(self.model.model.to(self.device, self.dtype),
                                                           load_device=self.device, offload_device=self.device)
         self.base = self.model.model
+        self.compile_model, self.channels_last = compile_model, channels_last
+        self.speed_up(self.base.diffusion_model)
         self.counter = inprocess.CallCounter(self.base)
         self.rounds = rounds
         self.rows: list[dict] = []
+
+    def speed_up(self, module: torch.nn.Module):
+        """In place, so hooks, counters and pipelines keep the same module object."""
+        if self.channels_last:
+            module.to(memory_format=torch.channels_last)
+        if self.compile_model:
+            module.compile()
 
     def sync(self):
         if self.device.type == "cuda":
@@ -240,6 +250,7 @@ class Bench:
         from tools.tiny_models import diffusers_ddim, diffusers_unet
         unet = diffusers_unet().to(self.device)
         unet = unet.half() if self.dtype == torch.float16 else unet
+        self.speed_up(unet)
         batches = []
         unet.register_forward_pre_hook(lambda mod, args: batches.append(args[0].shape[0]))
         ddim = diffusers_ddim()
@@ -326,12 +337,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes, one round, for CI smoke runs")
     ap.add_argument("--gpu", action="store_true", help="full-size SD1.5 UNet, fp16, cuda")
+    ap.add_argument("--compile", action="store_true",
+                    help="torch.compile the UNets in place (every method alike; compiles in the warm-up round: not with --quick)")
+    ap.add_argument("--channels-last", action="store_true", help="channels-last UNet weights (every method alike)")
     ap.add_argument("--rounds", type=int, default=3, help="rounds per row: 1 warm-up/memory + timed ones")
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("results.json"))
     ap.add_argument("--only", nargs="+", choices=["still", "canvas", "stream"], default=["still", "canvas", "stream"])
     args = ap.parse_args()
     torch.manual_seed(0)
-    bench = Bench(args.gpu, 1 if args.quick else args.rounds)
+    bench = Bench(args.gpu, 1 if args.quick else args.rounds, args.compile, args.channels_last)
     if args.quick:
         bench.still([1, 3], h=16, steps=2, md_steps=1)
         bench.canvas([(256, 128)], regions=3, steps_timed=1)
