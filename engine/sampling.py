@@ -32,14 +32,16 @@ STEPS = {"lcm": lcm_step, "euler": euler_step}
 
 def sample(x0_fn: X0Fn, noise: torch.Tensor, sigmas: torch.Tensor, space: NoiseSpace, *,
            step: str = "lcm", step_noises: Optional[Sequence[torch.Tensor]] = None,
-           latent: Optional[torch.Tensor] = None) -> torch.Tensor:
+           latent: Optional[torch.Tensor] = None, start: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Run `len(sigmas) - 1` steps from `latent` (zeros) noised to `sigmas[0]` with `noise`.
 
     `step_noises[k]` is the fresh noise the LCM step adds after step `k` (default: `noise`).
+    `start`, when given, is the noisy latent at `sigmas[0]` itself (e.g. a max-denoise start).
     """
     step_fn = STEPS[step]
     S = noise.shape[0]
-    x = space.add_noise(torch.zeros_like(noise) if latent is None else latent, noise, sigmas[0].expand(S))
+    x = start if start is not None else space.add_noise(torch.zeros_like(noise) if latent is None else latent, noise,
+                                                        sigmas[0].expand(S))
     for k in range(len(sigmas) - 1):
         x0 = x0_fn(x, sigmas[k].expand(S), k)
         fresh = noise if step_noises is None else step_noises[k]

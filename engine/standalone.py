@@ -14,7 +14,7 @@ from .errors import SemanticDrawInputError
 from .masks import process_masks
 from .prompts import lerp_prompt
 from .regional import eps_space, make_plan, noise_levels, regional_x0
-from .sampling import STEPS
+from .sampling import STEPS, sample
 
 
 def scheduler_sigmas(scheduler, steps: int) -> torch.Tensor:
@@ -118,15 +118,12 @@ def generate(unet, sigmas: torch.Tensor, alphas_cumprod: torch.Tensor, positive:
                            None if neg is None else torch.cat(neg).to(device), guidance, prediction_type, max_batch)
     draw = lambda: torch.randn(1, 4, h, w, generator=generator).to(device)
     noise = draw() if latents is None else latents.to(device).float()
-    x = noise * (1 + sigmas[0] ** 2).sqrt()  # pure noise at sigmas[0], as ComfyUI's max-denoise start
     boot_noise = draw()
-    step_fn = STEPS[sampler]
+    fresh = [draw() for _ in range(len(sigmas) - 1)] if sampler == "lcm" else None
     with torch.no_grad():
-        for k in range(len(sigmas) - 1):
-            s = sigmas[k].to(device)
-            x0 = regional_x0(x, s, k, plan, denoise, space, bootstrap_noise=boot_noise)
-            x = step_fn(x, x0, s, sigmas[k + 1].to(device), draw() if sampler == "lcm" else None, space)
-    return x
+        return sample(lambda x, s, k: regional_x0(x, s, k, plan, denoise, space, bootstrap_noise=boot_noise), noise,
+                      sigmas, space, step=sampler, step_noises=fresh,
+                      start=noise * (1 + sigmas[0] ** 2).sqrt())  # pure noise at sigmas[0], ComfyUI's max-denoise start
 
 
 def generate_image(pipe, prompts: Sequence[str], masks: Sequence[torch.Tensor], *, negative_prompt: str = "",
