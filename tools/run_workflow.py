@@ -2,9 +2,9 @@
 
     python tools/run_workflow.py workflows/sd15_lcm_three_regions.json --out out/ [--smoke]
 
-Model files come from --models (default: the ComfyUI's own models/ folder). A missing one stops the
-run with its name and the folder searched. --smoke makes small random-weight checkpoints and maps the
-workflow's model names to them, so the whole path runs offline (the images are noise).
+Model files come from --models (default: the ComfyUI's own models/ folder) and are used as they are. A missing
+one is replaced by a small random-weight stand-in (the run says so, and its image is noise), so the command renders
+an image on a fresh machine; --require-models stops instead. --smoke uses the stand-ins for every model.
 """
 from __future__ import annotations
 
@@ -32,13 +32,19 @@ def needed_models(workflow: Path) -> list[tuple[str, str]]:
     return out
 
 
+def tiny_model_name(input_name: str, value: str) -> str:
+    """The stand-in file for a workflow's model name (flow-model names get the SD3-shaped checkpoint)."""
+    return tiny_models.LORA if input_name == "lora_name" else tiny_models.checkpoint_for(value)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("workflow", type=Path)
     ap.add_argument("--out", type=Path, default=Path("out"))
     ap.add_argument("--comfyui", type=Path, help="ComfyUI folder (default: COMFYUI_PATH, the host of this pack, ~/ComfyUI)")
     ap.add_argument("--models", type=Path, help="models folder (default: <comfyui>/models)")
-    ap.add_argument("--smoke", action="store_true", help="use generated random-weight checkpoints (offline)")
+    ap.add_argument("--smoke", action="store_true", help="use generated random-weight stand-ins for every model")
+    ap.add_argument("--require-models", action="store_true", help="stop when a model file is missing")
     ap.add_argument("--width", type=int, help="override the canvas width of Empty*LatentImage nodes")
     ap.add_argument("--height", type=int, help="override the canvas height")
     ap.add_argument("--steps", type=int, help="override the steps of the SemanticDraw samplers")
@@ -46,23 +52,30 @@ def main() -> int:
 
     comfyui = args.comfyui or find_comfyui()
     if comfyui is None or not (Path(comfyui) / "main.py").is_file():
-        print("error: no ComfyUI found; pass --comfyui, set COMFYUI_PATH or put ComfyUI at ~/ComfyUI", file=sys.stderr)
+        print("error: no ComfyUI found; run tools/run_main.sh (it installs the pinned ComfyUI), pass --comfyui, or "
+              "set COMFYUI_PATH", file=sys.stderr)
         return 2
     models_dir = args.models or Path(comfyui) / "models"
-    if args.smoke:
+    needed = needed_models(args.workflow)
+    missing = needed if args.smoke else [(f, n) for f, n in needed if not (models_dir / f / n).is_file()]
+    if missing and args.require_models:
+        for folder, name in missing:
+            print(f"error: model file '{name}' not found in {models_dir / folder}", file=sys.stderr)
+        print("Download it there (the workflow's note says where from), or pass --models DIR.", file=sys.stderr)
+        return 3
+    models = {f: [models_dir / f / n] for f, n in needed if (f, n) not in missing}
+    if missing:
+        names = ", ".join(n for _, n in missing)
+        print(f"note: {names} not found in {models_dir}: rendering with tiny random-weight stand-ins (the image is "
+              f"noise). For a real image put the model files there (the workflow's note says where from) or pass "
+              f"--models DIR.", file=sys.stderr)
         files = tiny_models.ensure_all()
-        models = {"checkpoints": [files["sd15"], files["sd3"]], "loras": [files["lora"]]}
-        model_map = lambda name, value: tiny_models.LORA if name == "lora_name" else tiny_models.checkpoint_for(value)
-    else:
-        missing = [(f, n) for f, n in needed_models(args.workflow) if not (models_dir / f / n).is_file()]
-        if missing:
-            for folder, name in missing:
-                print(f"error: model file '{name}' not found in {models_dir / folder}", file=sys.stderr)
-            print("Download it there (the workflow's note says which), pass --models DIR, or run with --smoke "
-                  "to try the pipeline with random-weight models.", file=sys.stderr)
-            return 3
-        models = {f: [models_dir / f / n] for f, n in needed_models(args.workflow)}
-        model_map = None
+        for folder, key in (("checkpoints", "sd15"), ("checkpoints", "sd3"), ("loras", "lora")):
+            models.setdefault(folder, []).append(files[key])
+    stand_ins = {n for _, n in missing}
+
+    def model_map(input_name: str, value: str) -> str:
+        return tiny_model_name(input_name, value) if value in stand_ins else value
     overrides = {}
     for cls in ("EmptyLatentImage", "EmptySD3LatentImage"):
         if args.width:

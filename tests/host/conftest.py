@@ -1,24 +1,8 @@
-"""Host fixtures: one real ComfyUI server (CPU) with this pack and tiny generated checkpoints, and the
-host imported in-process with tiny models built directly."""
-import sys
-
+"""Host fixtures: the host imported in-process with tiny models built directly (the real server, `comfy_server`,
+is in tests/conftest.py, shared with the browser tests)."""
 import pytest
 
 from tools import inprocess, tiny_models
-from tools.comfy_host import ComfyServer
-from tools.find_comfyui import REPO, find_comfyui
-
-
-@pytest.fixture(scope="session")
-def comfy_server():
-    comfyui = find_comfyui()
-    if comfyui is None:
-        pytest.skip("ComfyUI host not found: set COMFYUI_PATH or put ComfyUI at ~/ComfyUI")
-    files = tiny_models.ensure_all()
-    models = {"checkpoints": [files["sd15"], files["sd3"]], "loras": [files["lora"]]}
-    inputs = sorted((REPO / "workflows" / "assets").glob("*.png"))
-    with ComfyServer(comfyui, models=models, inputs=inputs, python=sys.executable) as server:
-        yield server
 
 
 def tiny_model_map(name: str, value: str) -> str:
