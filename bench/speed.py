@@ -314,7 +314,7 @@ class Bench:
                               white=torch.zeros(1, 4, h, h, device=self.device))
         stream.update(regions=[StreamRegion(i, masks[i]) for i in range(p)])
         stream.flush()
-        plan, denoise = stream._plan(False), stream._guided(denoiser_for(stream._conditionings()[0]), p + 1)
+        plan, denoise = stream.plan(), stream._guided(denoiser_for(stream.conditionings()), p + 1)
         full = torch.cat([sig, sig.new_zeros(1)])
         noise = torch.randn(1, 4, h, h, device=self.device)
 

@@ -68,8 +68,11 @@ def resize_masks(masks: Sequence[torch.Tensor], size: tuple[int, int]) -> torch.
 
 
 def apply_cover(masks: torch.Tensor, cover_alpha: float) -> torch.Tensor:
-    """Later regions paint over earlier ones: scale `m_i` by `cover_alpha` where any `m_j, j > i` is on (2.2)."""
-    if masks.shape[0] < 2 or cover_alpha == 1:
+    """Later regions paint over earlier ones: scale `m_i` by `cover_alpha` where any `m_j, j > i` is on (2.2).
+
+    As the reference, `cover_alpha` 0 disables covering (and 1 changes nothing).
+    """
+    if masks.shape[0] < 2 or cover_alpha in (0, 1):
         return masks
     covered = torch.zeros_like(masks, dtype=torch.bool)
     for i in range(masks.shape[0] - 2, -1, -1):  # covered[i] = covered[i + 1] or m_{i+1} > 0
@@ -86,13 +89,13 @@ def gaussian_blur(mask: torch.Tensor, std: float, stride: int = 1) -> torch.Tens
     if std <= 0:
         return mask[..., ::stride, ::stride]
     radius = math.ceil(3 * std)
-    t = torch.arange(-radius, radius + 1, dtype=torch.float32, device=mask.device)
+    t = torch.arange(-radius, radius + 1, dtype=torch.float64, device=mask.device)
     k = torch.exp(-0.5 * (t / std) ** 2)
-    k = (k / k.sum()).to(mask.dtype)
-    x = mask.reshape(-1, 1, *mask.shape[-2:])
+    k = k / k.sum()  # normalised in float64, a constant mask stays exactly constant once rounded back
+    x = mask.reshape(-1, 1, *mask.shape[-2:]).double()
     x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="replicate"), k.view(1, 1, 1, -1), stride=(1, stride))
     x = F.conv2d(F.pad(x, (0, 0, radius, radius), mode="replicate"), k.view(1, 1, -1, 1), stride=(stride, 1))
-    return x.reshape(*mask.shape[:-2], *x.shape[-2:])
+    return x.to(mask.dtype).reshape(*mask.shape[:-2], *x.shape[-2:])
 
 
 def quantize(masks: torch.Tensor, levels: torch.Tensor, mask_type: str) -> torch.Tensor:
@@ -118,40 +121,41 @@ def quantize(masks: torch.Tensor, levels: torch.Tensor, mask_type: str) -> torch
     return torch.cat([discrete[:, :-1], continuous[:, -1:]], dim=1)
 
 
-def background_mask(masks: torch.Tensor) -> torch.Tensor:
-    """Mask of the background-prompt region: `clip(1 - sum_i m_i, 0, 1)` (section 4)."""
-    return (1 - masks.sum(0, keepdim=True)).clamp(0, 1)
+def region_mask(mask: torch.Tensor, std: float, strength: float, latent_size: tuple[int, int], levels: torch.Tensor,
+                mask_type: str) -> ProcessedMasks:
+    """Steps 2.3-2.6 for one covered image-size mask `[1, 1, H, W]`: blur, strength, quantize, downsample."""
+    H, W = mask.shape[-2:]
+    # Blur, strength and quantization are followed by a nearest downsample. Strength and quantization are
+    # pointwise, so they commute with it; the blur is computed at the kept pixels only (strided).
+    stride = H // latent_size[0]
+    if H % latent_size[0] or W % latent_size[1] or W // latent_size[1] != stride:
+        low = F.interpolate(gaussian_blur(mask, std), size=latent_size, mode="nearest")
+    else:
+        low = gaussian_blur(mask, std, stride)
+    support = low * strength
+    return ProcessedMasks(quantized=quantize(support, levels, mask_type), support=support)
 
 
-def process_masks(masks: Sequence[torch.Tensor], image_size: tuple[int, int], latent_size: tuple[int, int],
-                  levels: torch.Tensor, *, blur_stds: Sequence[float], strengths: Sequence[float],
-                  cover_alpha: float = 0.3, mask_type: str = "discrete", background_region: bool = False,
-                  background_blur_std: float = 0.0, name: str = "regions") -> ProcessedMasks:
-    """The whole of section 2, for `p` masks and `K = len(levels) - 1` steps.
-
-    With `background_region`, a background mask `1 - sum m_i` is prepended as region 0
-    (strength 1, blur `background_blur_std`), so outputs have `p + 1` regions.
-    """
-    masks = validate_masks(masks, image_size, latent_size, name)
+def check_settings(masks: Sequence[torch.Tensor], blur_stds: Sequence[float], strengths: Sequence[float],
+                   cover_alpha: float, name: str = "regions") -> None:
     if not (len(blur_stds) == len(strengths) == len(masks)):
         raise SemanticDrawInputError(name, f"{len(masks)} masks but {len(blur_stds)} blur stds and "
                                            f"{len(strengths)} strengths")
     if not 0 <= cover_alpha <= 1:
         raise SemanticDrawInputError("cover_alpha", f"must lie in [0, 1], got {cover_alpha}")
-    m = resize_masks(masks, image_size)
-    blur_stds, strengths = list(blur_stds), list(strengths)
-    if background_region:
-        m = torch.cat([background_mask(m), m])
-        blur_stds, strengths = [background_blur_std] + blur_stds, [1.0] + strengths
-    m = apply_cover(m, cover_alpha)
-    # Blur, strength and quantization are followed by a nearest downsample. Strength and quantization are
-    # pointwise, so they commute with it; the blur is computed at the kept pixels only (strided).
-    H, W = image_size
-    stride = H // latent_size[0]
-    if H % latent_size[0] or W % latent_size[1] or W // latent_size[1] != stride:
-        blurred = torch.cat([gaussian_blur(m[i:i + 1], s) for i, s in enumerate(blur_stds)])
-        low = F.interpolate(blurred, size=latent_size, mode="nearest")
-    else:
-        low = torch.cat([gaussian_blur(m[i:i + 1], s, stride) for i, s in enumerate(blur_stds)])
-    support = low * torch.tensor(strengths, dtype=low.dtype).view(-1, 1, 1, 1)
-    return ProcessedMasks(quantized=quantize(support, levels, mask_type), support=support)
+
+
+def process_masks(masks: Sequence[torch.Tensor], image_size: tuple[int, int], latent_size: tuple[int, int],
+                  levels: torch.Tensor, *, blur_stds: Sequence[float], strengths: Sequence[float],
+                  cover_alpha: float = 0.3, mask_type: str = "discrete", name: str = "regions") -> ProcessedMasks:
+    """The whole of section 2, for `p` foreground masks and `K = len(levels) - 1` steps.
+
+    The background (section 4) is not a mask here: `engine.scene` derives it per step from the result.
+    """
+    masks = validate_masks(masks, image_size, latent_size, name)
+    check_settings(masks, blur_stds, strengths, cover_alpha, name)
+    m = apply_cover(resize_masks(masks, image_size), cover_alpha)
+    parts = [region_mask(m[i:i + 1], s, g, latent_size, levels, mask_type)
+             for i, (s, g) in enumerate(zip(blur_stds, strengths))]
+    return ProcessedMasks(quantized=torch.cat([q.quantized for q in parts]),
+                          support=torch.cat([q.support for q in parts]))

@@ -26,7 +26,9 @@ COLOUR_NAMES = {
     "teal": (0, 128, 128), "navy": (0, 0, 128), "orange": (255, 165, 0),
 }
 _COLOUR_HELP = "use #RRGGBB, R,G,B or a colour name"
-_HEX_LINE = re.compile(r"#[0-9a-fA-F]*\s*[:=]|#[0-9a-fA-F]{6}(\s|$)")  # a colour attempt, not a comment
+_HEX6_WORD = re.compile(r"#[0-9a-fA-F]{6}(\s|$)")  # '#rrggbb prompt', a colour line missing its ':'
+MAX_PALETTE_CHARS = 100_000
+MAX_PALETTE_ENTRIES = 256
 _RGB = re.compile(r"(?:rgb)?\(?\s*(\d{1,3})\s*,\s*(\d{1,3})\s*,\s*(\d{1,3})\s*\)?", re.IGNORECASE)
 _SQRT3 = math.sqrt(3.0)
 _CHUNK = 1 << 22  # elements per chunk of an intermediate tensor (16 MB float32)
@@ -82,21 +84,37 @@ def parse_colour(text: str) -> tuple[int, int, int] | None:
     return COLOUR_NAMES.get(s.lower())
 
 
+def _colour_attempt(line: str) -> bool:
+    """Whether a line starting with `#` is a colour (possibly mistyped) rather than a comment: `#<word>: ...` or
+    `#<word> = ...` with a word of at most 8 characters that is hex, holds a digit or has 3, 6 or 8 characters
+    (`#gg0000:`, `#ff00:`, `#red:`), or `#` and six hex digits. `# ...` and `#todo: ...` are comments."""
+    if len(line) < 2 or line[1].isspace():
+        return False
+    seps = [i for i in (line.find(":"), line.find("=")) if i >= 0]
+    head = line[1:min(seps)].strip() if seps else None
+    if head is not None and len(head) <= 8 and not any(c.isspace() for c in head):
+        return (all(c in "0123456789abcdefABCDEF" for c in head) or any(c.isdigit() for c in head)
+                or len(head) in (3, 6, 8))
+    return bool(_HEX6_WORD.match(line))
+
+
 def parse_palette(text: str) -> list[PaletteEntry]:
     """Parse one `colour: prompt | negative` (or `colour = prompt`) entry per non-empty line.
 
-    Lines starting with `#` are comments unless they look like a hex colour (`#...:`, `#...=` or
-    `#` and six hex digits).
+    Lines starting with `#` are comments unless they look like a colour (see `_colour_attempt`), so a
+    mistyped `#gg0000: sky` is an error, never silently skipped. Text and entries are capped.
     Raises ValueError naming the line for a bad colour, missing separator, empty prompt or a
     duplicate colour, and when there are no entries at all.
     """
     if not isinstance(text, str):
         raise SemanticDrawInputError("palette", f"must be text, got {type(text).__name__}")
+    if len(text) > MAX_PALETTE_CHARS:
+        raise SemanticDrawInputError("palette", f"has {len(text)} characters; the limit is {MAX_PALETTE_CHARS}")
     entries: list[PaletteEntry] = []
     seen: dict[tuple[int, int, int], int] = {}
     for n, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
-        if not line or (line.startswith("#") and not _HEX_LINE.match(line)):
+        if not line or (line.startswith("#") and not _colour_attempt(line)):
             continue
         where, shown = f"palette line {n}", repr(line if len(line) <= 80 else line[:77] + "...")
         m = re.search(r"[:=]", line)
@@ -108,7 +126,8 @@ def parse_palette(text: str) -> list[PaletteEntry]:
         except ValueError as e:
             raise SemanticDrawInputError(where, f"{shown} is not a colour: {e}") from None
         if colour is None:
-            raise SemanticDrawInputError(where, f"{shown} is not a colour ({_COLOUR_HELP})")
+            comment = "; a comment starts with '# '" if line.startswith("#") else ""
+            raise SemanticDrawInputError(where, f"{shown} is not a colour ({_COLOUR_HELP}{comment})")
         prompt, _, negative = line[m.end():].partition("|")
         prompt, negative = prompt.strip(), negative.strip()
         if not prompt:
@@ -118,6 +137,9 @@ def parse_palette(text: str) -> list[PaletteEntry]:
                                                 f"line {seen[colour]}; merge the prompts or change a colour")
         seen[colour] = n
         entries.append(PaletteEntry(colour, prompt, negative))
+        if len(entries) > MAX_PALETTE_ENTRIES:
+            raise SemanticDrawInputError(where, f"is entry {len(entries)}; a palette has at most "
+                                                f"{MAX_PALETTE_ENTRIES} colours")
     if not entries:
         raise SemanticDrawInputError("palette", "has no 'colour: prompt' lines (write one per colour, e.g. "
                                                 "'#ff0000: a red apple')")
@@ -282,3 +304,30 @@ def match_palette(image: torch.Tensor, colours, tolerance: float = 0.1, min_frac
     unassigned = idx < 0
     masks = torch.stack([idx == c for c in range(cols.shape[0])]).float()
     return PaletteMatch(masks, unassigned, _unmatched(img, unassigned, float(min_fraction), float(tolerance)))
+
+
+LAYOUT_COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
+                  (227, 119, 194), (188, 189, 34), (23, 190, 207))  # region i gets colour i mod 9
+LAYOUT_BACKGROUND = (200, 200, 200)
+
+
+def draw_layout(masks, background: torch.Tensor | None = None, max_side: int = 512) -> torch.Tensor:
+    """The colour-coded layout of a region stack, painted as a palette map is (ALGORITHM.md section 1):
+    the background first, then each region in paint order in its flat colour, later over earlier; soft
+    mask values blend. masks: `[H, W]` or `[F, H, W]` (first frame), any sizes of one aspect ratio.
+    background: `[H, W, 3]` in [0, 1] shown under the regions, or None (flat grey). Returns `[h, w, 3]`
+    at the largest mask's size, scaled down to at most `max_side`."""
+    firsts = [(m[0] if m.ndim == 3 else m).float() for m in masks]
+    h, w = max((m.shape for m in firsts), key=lambda hw: hw[0] * hw[1])
+    scale = min(1.0, max_side / max(h, w))
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    if background is None:
+        canvas = torch.tensor(LAYOUT_BACKGROUND, dtype=torch.float32).div(255).expand(*size, 3).clone()
+    else:
+        canvas = F.interpolate(background.float().permute(2, 0, 1)[None, :3], size=size, mode="bilinear",
+                               antialias=True)[0].permute(1, 2, 0).clamp(0, 1).cpu()
+    for i, m in enumerate(firsts):
+        m = F.interpolate(m[None, None].cpu(), size=size, mode="bilinear", antialias=True)[0, 0].clamp(0, 1)[..., None]
+        colour = torch.tensor(LAYOUT_COLOURS[i % len(LAYOUT_COLOURS)], dtype=torch.float32) / 255
+        canvas = canvas * (1 - m) + colour * m
+    return canvas

@@ -24,22 +24,27 @@ def _per_sample(sigma: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class NoiseSpace:
-    """How the sampler's sigma relates to noise: `level(sigma)` in [0, 1] and `add_noise(x0, noise, sigma)`."""
+    """How the sampler's sigma relates to noise: `level(sigma)` in [0, 1], `add_noise(x0, noise, sigma)`, and
+    `input_scale(sigma)`, the factor that brings a noisy latent to the model's input scale (the reference's
+    latent scale: `alpha * x0 + beta * noise` for eps/v models, the latent itself for flow models)."""
 
     level: Callable[[torch.Tensor], torch.Tensor]
     add_noise: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+    input_scale: Callable[[torch.Tensor], torch.Tensor]
 
 
 def eps_space() -> NoiseSpace:
     """Eps and v-prediction models in k-diffusion form: `x = x0 + sigma * n`, level `sqrt(1 - alphabar)`."""
     return NoiseSpace(level=lambda s: s / torch.sqrt(1 + s * s),
-                      add_noise=lambda x0, n, s: x0 + _per_sample(s, x0) * n)
+                      add_noise=lambda x0, n, s: x0 + _per_sample(s, x0) * n,
+                      input_scale=lambda s: 1 / torch.sqrt(1 + s * s))
 
 
 def flow_space() -> NoiseSpace:
     """Rectified-flow models (SD3, Flux): `x = (1 - sigma) * x0 + sigma * n`, level `sigma`."""
     return NoiseSpace(level=lambda s: s.clone(),
-                      add_noise=lambda x0, n, s: (1 - _per_sample(s, x0)) * x0 + _per_sample(s, x0) * n)
+                      add_noise=lambda x0, n, s: (1 - _per_sample(s, x0)) * x0 + _per_sample(s, x0) * n,
+                      input_scale=torch.ones_like)
 
 
 def noise_levels(sigmas: torch.Tensor, space: NoiseSpace) -> torch.Tensor:
@@ -53,8 +58,8 @@ def noise_levels(sigmas: torch.Tensor, space: NoiseSpace) -> torch.Tensor:
 class RegionalPlan:
     """Everything that stays fixed while sampling one canvas with `p` regions.
 
-    background: clean latent `[1 or S, C, h, w]` that uncovered pixels follow (image or white), or None
-                when a background prompt region covers them.
+    background: clean latent `[1 or S, C, h, w]` that fills `w_bg` (image or white), or None when a
+                background prompt region covers those pixels or there are none (`engine.scene`).
     white:      clean latent of an all-white image `[1, C, h, w]`, needed when bootstrapping.
     active:     per view, the regions whose mask reaches into it (only those are evaluated).
     """
@@ -72,10 +77,6 @@ class RegionalPlan:
 
     def __post_init__(self):
         object.__setattr__(self, "num_steps", self.masks.quantized.shape[1])
-
-    @property
-    def num_regions(self) -> int:
-        return self.masks.quantized.shape[0]
 
 
 def make_plan(masks: ProcessedMasks, *, tile: int = 0, background: Optional[torch.Tensor] = None,
@@ -134,7 +135,7 @@ def regional_x0(x: torch.Tensor, sigma: torch.Tensor, step, plan: RegionalPlan, 
     """Pre-averaged denoised prediction for `S` canvases `x: [S, C, h, w]` (sections 4-6).
 
     `sigma` and `step` are scalars or per-sample `[S]` (stream slots sit at different steps).
-    `bootstrap_noise` noises the bootstrap background; it defaults to zeros (clean background).
+    `bootstrap_noise` noises the bootstrap background (5.1); it defaults to zeros.
     `stock_noise` `[S, C, h, w]`, when given, is cropped and rolled with each region sample and
     passed to `denoise` as a fourth argument (residual CFG of the stream, section 8.4).
     """
@@ -150,13 +151,12 @@ def regional_x0(x: torch.Tensor, sigma: torch.Tensor, step, plan: RegionalPlan, 
         noise = torch.zeros_like(x) if bootstrap_noise is None else bootstrap_noise.to(x)
         white = plan.white.to(x)
         r = (plan.bootstrap_mix_steps - step.float()).clamp(0, 1).to(x).view(S, 1, 1, 1)
-        if plan.background is not None:
-            bg = plan.background.to(x).expand(S, -1, -1, -1)
-            base_clean, base_noisy = bg, space.add_noise(bg, noise, sigma)
-        else:
-            base_clean = base_noisy = x
-        boot_clean = r * white + (1 - r) * base_clean
-        boot_noisy = r * space.add_noise(white.expand(S, -1, -1, -1), noise, sigma) + (1 - r) * base_noisy
+        scale = space.input_scale(sigma).to(x).view(S, 1, 1, 1)
+        # 5.1: B_k = r * white + (1 - r) * (z_bg or x_k), noised to level k; like the reference, x_k (taken in
+        # the model's input scale, the reference's latent scale) is re-noised too.
+        base = plan.background.to(x).expand(S, -1, -1, -1) if plan.background is not None else scale * x
+        boot_noisy = space.add_noise(r * white + (1 - r) * base, noise, sigma)
+        boot_ref = scale * boot_noisy  # the noised B_k as the reference holds it, for the leak distance (5.4)
         boot_view = boot.view(1, S, 1, 1, 1)
 
     inputs, sigmas, conds, stocks, per_view = [], [], [], [], []
@@ -179,9 +179,9 @@ def regional_x0(x: torch.Tensor, sigma: torch.Tensor, step, plan: RegionalPlan, 
     args = (torch.cat(inputs), torch.cat(sigmas), torch.cat(conds)) + ((torch.cat(stocks),) if stocks else ())
     out = denoise(*args).to(x)
 
-    num, fallback = torch.zeros_like(x), torch.zeros_like(x)
+    num = torch.zeros_like(x)
     den = x.new_zeros(S, 1, h, w)
-    start = 0
+    parts, start = [], 0
     for v, ((y0, y1, x0, x1), (m, shifts)) in enumerate(zip(plan.views, per_view)):
         a = m.shape[0]
         o = out[start:start + a * S].reshape(a, S, C, y1 - y0, x1 - x0)
@@ -190,14 +190,17 @@ def regional_x0(x: torch.Tensor, sigma: torch.Tensor, step, plan: RegionalPlan, 
         if any_boot:
             o = roll2d(o, -shifts)
             if plan.leak > 0:
-                dist = (o - boot_clean[None, :, :, y0:y1, x0:x1]).pow(2).mean(2, keepdim=True)
+                dist = (o - boot_ref[None, :, :, y0:y1, x0:x1]).pow(2).mean(2, keepdim=True)
                 weight = torch.where(boot_view, m * (2 * torch.sigmoid(dist / plan.leak) - 1), m)
-        tile_w = plan.weights[v].to(x)
-        num[..., y0:y1, x0:x1] += tile_w * (weight * o).sum(0)
-        den[..., y0:y1, x0:x1] += tile_w * weight.sum(0)
-        if a:
-            fallback[..., y0:y1, x0:x1] += tile_w * o.mean(0)
-    x0_pred = torch.where(den > 1e-6, num / den.clamp_min(1e-6), fallback)
+        weight = plan.weights[v].to(x) * weight
+        den[..., y0:y1, x0:x1] += weight.sum(0)
+        parts.append((weight, o))
+    # section 4: normalise where weights sum below 1 (after leak suppression), as the reference does. Weights are
+    # normalised before the sum, so a pixel that one region covers gets exactly that region's prediction (w / w = 1)
+    safe = torch.where(den > 0, den, 1)
+    for (y0, y1, x0, x1), (weight, o) in zip(plan.views, parts):
+        num[..., y0:y1, x0:x1] += (weight / safe[..., y0:y1, x0:x1] * o).sum(0)
+    x0_pred = num
     if plan.background is not None:
         w_bg = (1 - den).clamp(0, 1)
         x0_pred = (1 - w_bg) * x0_pred + w_bg * plan.background.to(x)

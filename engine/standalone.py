@@ -6,10 +6,11 @@ form (`x = x0 + sigma * noise`), as ComfyUI does, so the same engine code serves
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
 
+from . import scene
 from .errors import SemanticDrawInputError
 from .masks import process_masks
 from .prompts import lerp_prompt
@@ -56,7 +57,8 @@ class UNetDenoiser:
         dtype = self.unet.dtype
         embeds = self.positive[cond_index]
         if self.guidance != 1.0:
-            x, sigma, embeds = torch.cat([x, x]), torch.cat([sigma, sigma]), torch.cat([embeds, self.negative[cond_index]])
+            embeds = torch.cat([embeds, self.negative[cond_index]])
+            x, sigma = torch.cat([x, x]), torch.cat([sigma, sigma])
         s = sigma.float().view(-1, 1, 1, 1)
         scale = 1 / (s * s + 1).sqrt()
         xin, t, embeds = (x * scale).to(dtype), self.timestep(sigma.float()), embeds.to(dtype)
@@ -74,6 +76,7 @@ class UNetDenoiser:
 def generate(unet, sigmas: torch.Tensor, alphas_cumprod: torch.Tensor, positive: Sequence[torch.Tensor],
              masks: Sequence[torch.Tensor], *, negative: Optional[Sequence[torch.Tensor]] = None,
              background: Optional[torch.Tensor] = None, background_negative: Optional[torch.Tensor] = None,
+             background_latent: Optional[torch.Tensor] = None, encode: Optional[Callable[[str], torch.Tensor]] = None,
              height: int = 512, width: int = 512, guidance: float = 1.0, sampler: str = "lcm",
              prediction_type: str = "epsilon", white: Optional[torch.Tensor] = None, tile: int = 96,
              mask_blur_stds: Optional[Sequence[float]] = None, mask_strengths: Optional[Sequence[float]] = None,
@@ -83,8 +86,10 @@ def generate(unet, sigmas: torch.Tensor, alphas_cumprod: torch.Tensor, positive:
              generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """Regional generation of one canvas; returns the clean latent `[1, 4, height/8, width/8]` (model space).
 
-    positive / negative: per-region `[1, L, D]` embeddings; `background` (`[1, L, D]`) becomes a region
-    covering what the masks leave uncovered (else those pixels follow `white`, zeros if None).
+    positive / negative: per-region `[1, L, D]` embeddings (one shared negative may be given). The scene
+    (`engine.scene`): `background_latent` (`[1, 4, h, w]`, model space) fills what the masks leave
+    uncovered; else `background` (`[1, L, D]`) is a region there; else `white` (zeros if None) fills it.
+    `prompt_strengths` < 1 blend toward `background`, or the default target that `encode(text)` encodes.
     sigmas: the schedule (`scheduler_sigmas`); sampler `lcm` (few-step models) or `euler` (= DDIM).
     latents: starting noise `[1, 4, h, w]` as diffusers takes it (unit variance); else drawn from `generator`.
     tile: window size in latent pixels for large canvases (0 = never tile); max_batch: see `UNetDenoiser`.
@@ -95,28 +100,34 @@ def generate(unet, sigmas: torch.Tensor, alphas_cumprod: torch.Tensor, positive:
         raise SemanticDrawInputError("positive", f"{len(positive)} prompts for {p} masks; give one prompt per mask")
     if sampler not in STEPS:
         raise SemanticDrawInputError("sampler", f"'{sampler}' is not one of {', '.join(STEPS)}")
+    strengths = list(prompt_strengths or [1.0] * p)
+    scene.check_strengths(strengths, background is not None or encode is not None, "prompt_strengths")
     device = next(unet.parameters()).device
     h, w = height // 8, width // 8
     space = eps_space()
     sigmas = sigmas.float()
     processed = process_masks(masks, (height, width), (h, w), noise_levels(sigmas, space),
                               blur_stds=mask_blur_stds or [0.0] * p, strengths=mask_strengths or [1.0] * p,
-                              cover_alpha=cover_alpha, mask_type=mask_type, background_region=background is not None,
-                              background_blur_std=max(mask_blur_stds or [0.0]), name="masks")
-    pos = [lerp_prompt(background, c, s) if background is not None else c
-           for c, s in zip(positive, prompt_strengths or [1.0] * p)]
-    neg = None
-    if negative is not None:
-        neg = list(negative) if len(negative) == p else [negative[0]] * p
-    if background is not None:
-        pos = [background] + pos
-        neg = None if neg is None else [background_negative if background_negative is not None else neg[0]] + neg
+                              cover_alpha=cover_alpha, mask_type=mask_type, name="masks")
+    neg = None if negative is None else (list(negative) if len(negative) == p else [negative[0]] * p)
+    if background is not None and background_negative is None and neg is not None:
+        background_negative = neg[0]  # the background region's missing negative: the shared one
+    resolve = lambda t: encode(t.text) if isinstance(t, scene.Text) else t  # noqa: E731
+    target = tuple(resolve(t) if scene.needs_target(strengths) and t is not None else t
+                   for t in scene.strength_target(background, background_negative, background_latent is not None))
+    kind = scene.background_kind(background is not None, background_latent is not None)
+    pos, neg = scene.region_prompts([(c, None if neg is None else neg[i], s) for i, (c, s) in
+                                     enumerate(zip(positive, strengths))], kind, background, background_negative,
+                                    target, lambda t, c, s: None if c is None else lerp_prompt(t, c, s))
     white = (torch.zeros(1, 4, h, w) if white is None else white).to(device)
-    plan = make_plan(processed, tile=tile, background=None if background is not None else white, white=white,
+    latent = None if background_latent is None else background_latent.to(device).float()
+    chosen = scene.scene_masks(processed, kind, latent, white)
+    plan = make_plan(chosen.masks, tile=tile, background=chosen.background, white=white,
                      bootstrap_steps=bootstrap_steps, bootstrap_mix_steps=bootstrap_mix_steps, leak=leak)
     denoise = UNetDenoiser(unet, alphas_cumprod, torch.cat(pos).to(device),
-                           None if neg is None else torch.cat(neg).to(device), guidance, prediction_type, max_batch)
-    draw = lambda: torch.randn(1, 4, h, w, generator=generator).to(device)
+                           None if negative is None else torch.cat(neg).to(device), guidance, prediction_type,
+                           max_batch)
+    draw = lambda: torch.randn(1, 4, h, w, generator=generator).to(device)  # noqa: E731
     noise = draw() if latents is None else latents.to(device).float()
     boot_noise = draw()
     fresh = [draw() for _ in range(len(sigmas) - 1)] if sampler == "lcm" else None
@@ -142,7 +153,7 @@ def generate_image(pipe, prompts: Sequence[str], masks: Sequence[torch.Tensor], 
         white = vae.encode(torch.ones(1, 3, height, width, device=device, dtype=vae.dtype)).latent_dist.mean
     latent = generate(pipe.unet, scheduler_sigmas(pipe.scheduler, steps), pipe.scheduler.alphas_cumprod,
                       [encode(t) for t in prompts], masks, negative=[encode(negative_prompt)],
-                      background=None if background_prompt is None else encode(background_prompt),
+                      background=None if background_prompt is None else encode(background_prompt), encode=encode,
                       height=height, width=width, guidance=guidance, sampler=sampler,
                       prediction_type=pipe.scheduler.config.prediction_type,
                       white=white.float() * vae.config.scaling_factor,

@@ -18,9 +18,11 @@ from typing import Any, Callable, Hashable, Optional, Sequence
 
 import torch
 
+from . import scene
 from .errors import SemanticDrawInputError
-from .masks import MASK_TYPES, process_masks
+from .masks import MASK_TYPES, ProcessedMasks, apply_cover, region_mask, resize_masks, validate_masks
 from .regional import Denoiser, NoiseSpace, RegionalPlan, make_plan, noise_levels, regional_x0
+from .scene import check_strengths
 
 CFG_TYPES = ("none", "full", "self", "initialize")
 _KEEP = object()
@@ -67,7 +69,8 @@ class StreamConfig:
         s = torch.as_tensor(self.sigmas, dtype=torch.float32).flatten()
         object.__setattr__(self, "sigmas", s)
         if len(s) == 0 or not bool((s > 0).all()) or not bool((s[1:] < s[:-1]).all()):
-            raise SemanticDrawInputError("sigmas", f"slot sigmas must be positive and strictly decreasing, got {s.tolist()}")
+            raise SemanticDrawInputError("sigmas", "slot sigmas must be positive and strictly decreasing, "
+                                                   f"got {s.tolist()}")
         if self.cfg_type not in CFG_TYPES:
             raise SemanticDrawInputError("cfg_type", f"'{self.cfg_type}' is not one of {', '.join(CFG_TYPES)}")
         if self.mask_type not in MASK_TYPES:
@@ -91,10 +94,13 @@ class _Scene:
 
 @dataclass
 class StreamEngine:
-    """Stream state and its operations: `reset`, `update`, `step`, `flush` (section 8)."""
+    """The stream session (section 8): scene, prompt and mask caches, stream state; `reset`, `update`, `step`,
+    `flush`. Scene rules come from `engine.scene`. Edits are lazy: at the next `step` only changed prompts
+    are encoded (`encode` is called once per distinct `PromptKey`; counted in `encodes`) and only masks
+    whose own inputs changed are blurred and quantized (counted in `mask_processings`)."""
 
     denoiser_for: Callable[[list], Denoiser]  # conditionings (positives then negatives) -> Denoiser
-    encode: Callable[[PromptKey], Any]
+    encode: Callable[[PromptKey], Any]  # `key.prompt` / `key.background` may be a `scene.Text` to encode
     space: NoiseSpace
     latent_shape: tuple[int, int, int]
     image_size: tuple[int, int]
@@ -104,11 +110,16 @@ class StreamEngine:
     device: torch.device = torch.device("cpu")
     dtype: torch.dtype = torch.float32
     scene: _Scene = field(default_factory=_Scene, init=False)
+    encodes: int = field(default=0, init=False)
+    mask_processings: int = field(default=0, init=False)
     _pending: dict = field(default_factory=dict, init=False)
     _encoded: dict = field(default_factory=dict, init=False)
+    _masks: dict = field(default_factory=dict, init=False)
     _plans: dict = field(default_factory=dict, init=False)
 
     def __post_init__(self):
+        cfg = self.config
+        self.levels = noise_levels(torch.cat([cfg.sigmas, cfg.sigmas.new_zeros(1)]), self.space)
         self.reset(self.seed)
 
     # -- state -------------------------------------------------------------------------------
@@ -123,7 +134,6 @@ class StreamEngine:
         zeros = torch.zeros_like(self.init_noise[1:]).flatten(0, 1)
         self.buffer = self.space.add_noise(zeros, self.init_noise[1:].flatten(0, 1),
                                            self.sigmas[1:].repeat_interleave(f)).view_as(self.init_noise[1:])
-        self.frames = 0
 
     def update(self, regions: Optional[Sequence[StreamRegion]] = None, background_prompt=_KEEP,
                background_negative=_KEEP, background_latent=_KEEP) -> None:
@@ -148,36 +158,57 @@ class StreamEngine:
     def _cond(self, key: PromptKey):
         if key not in self._encoded:
             self._encoded[key] = self.encode(key)
+            self.encodes += 1
         return self._encoded[key]
 
-    def _conditionings(self) -> tuple[list, bool]:
-        """Positives then negatives, background region first when it is one (as the still sampler)."""
+    def kind(self) -> str:
+        """The background choice of the current scene (`engine.scene.background_kind`)."""
         sc = self.scene
-        bg_region = sc.background_prompt is not None and sc.background_latent is None
-        pos, neg = [], []
-        if bg_region:
-            pos.append(self._cond(PromptKey(sc.background_prompt)))
-            neg.append(self._cond(PromptKey(sc.background_negative if sc.background_negative is not None else "")))
-        for r in sc.regions:
-            pos.append(self._cond(PromptKey(r.prompt, sc.background_prompt, r.prompt_strength)))
-            neg.append(self._cond(PromptKey(r.negative, sc.background_negative, r.prompt_strength)))
-        return pos + neg, bg_region
+        return scene.background_kind(sc.background_prompt is not None, sc.background_latent is not None)
 
-    def _plan(self, bg_region: bool) -> RegionalPlan:
+    def conditionings(self) -> list:
+        """Positives then negatives, background region first when it is one (`engine.scene.region_prompts`).
+        A missing negative is the empty prompt `""`, as a `StreamRegion`'s default."""
+        sc = self.scene
+        check_strengths([r.prompt_strength for r in sc.regions], True)
+        target, target_negative = scene.strength_target(sc.background_prompt, sc.background_negative,
+                                                        sc.background_latent is not None)
+        negative = "" if sc.background_negative is None else sc.background_negative
+        pos, neg = scene.region_prompts([(r.prompt, r.negative, r.prompt_strength) for r in sc.regions],
+                                        self.kind(), sc.background_prompt, negative,
+                                        (target, negative if target_negative is None else target_negative),
+                                        lambda t, c, s: PromptKey(c, t, s))
+        return [self._cond(k if isinstance(k, PromptKey) else PromptKey(k)) for k in pos + neg]
+
+    def _foreground(self) -> ProcessedMasks:
+        """Section 2 for the current masks; a region is re-processed only when its mask, blur or strength, or
+        the masks covering it, changed."""
         sc, cfg = self.scene, self.config
-        key = (bg_region, tuple((_mask_key(r.mask), r.mask_strength, r.mask_blur_std) for r in sc.regions),
+        masks = validate_masks([r.mask for r in sc.regions], self.image_size, self.latent_shape[1:])
+        keys = [_mask_key(m) for m in masks]
+        covered = apply_cover(resize_masks(masks, self.image_size), cfg.cover_alpha)
+        cover_on = cfg.cover_alpha not in (0, 1)
+        cache, parts = {}, []
+        for i, r in enumerate(sc.regions):
+            key = (keys[i], tuple(keys[i + 1:]) if cover_on else (), r.mask_blur_std, r.mask_strength)
+            if key not in self._masks:
+                self._masks[key] = region_mask(covered[i:i + 1], r.mask_blur_std, r.mask_strength,
+                                               self.latent_shape[1:], self.levels, cfg.mask_type)
+                self.mask_processings += 1
+            cache[key] = self._masks[key]
+            parts.append(cache[key])
+        self._masks = cache  # keep only what the current scene uses
+        return ProcessedMasks(quantized=torch.cat([q.quantized for q in parts]),
+                              support=torch.cat([q.support for q in parts]))
+
+    def plan(self) -> RegionalPlan:
+        """The regional plan of the current scene (`engine.scene.scene_masks`); cached while nothing changes."""
+        sc, cfg = self.scene, self.config
+        key = (self.kind(), tuple((_mask_key(r.mask), r.mask_strength, r.mask_blur_std) for r in sc.regions),
                None if sc.background_latent is None else _mask_key(sc.background_latent))
         if key not in self._plans:
-            levels = noise_levels(torch.cat([cfg.sigmas, cfg.sigmas.new_zeros(1)]), self.space)
-            blurs = [r.mask_blur_std for r in sc.regions]
-            masks = process_masks([r.mask for r in sc.regions], self.image_size, self.latent_shape[1:], levels,
-                                  blur_stds=blurs, strengths=[r.mask_strength for r in sc.regions],
-                                  cover_alpha=cfg.cover_alpha, mask_type=cfg.mask_type,
-                                  background_region=bg_region, background_blur_std=max(blurs))
-            background = sc.background_latent
-            if background is None and not bg_region:
-                background = self.white
-            self._plans = {key: make_plan(masks, background=background, white=self.white,
+            chosen = scene.scene_masks(self._foreground(), self.kind(), sc.background_latent, self.white)
+            self._plans = {key: make_plan(chosen.masks, background=chosen.background, white=self.white,
                                           bootstrap_steps=cfg.bootstrap_steps,
                                           bootstrap_mix_steps=cfg.bootstrap_mix_steps, leak=cfg.leak)}
         return self._plans[key]
@@ -201,7 +232,8 @@ class StreamEngine:
             return full
 
         def residual(x, s, c, stock):
-            first = torch.nonzero(s >= sigma0 * (1 - 1e-5)).flatten() if cfg.cfg_type == "initialize" else s.new_zeros(0, dtype=torch.long)
+            first = (torch.nonzero(s >= sigma0 * (1 - 1e-5)).flatten() if cfg.cfg_type == "initialize"
+                     else s.new_zeros(0, dtype=torch.long))
             out = raw(torch.cat([x, x[first]]), torch.cat([s, s[first]]), torch.cat([c, c[first] + num_conds]))
             cond = out[:x.shape[0]]
             ones, zeros = torch.ones_like(x), torch.zeros_like(x)
@@ -217,8 +249,8 @@ class StreamEngine:
         self._apply_pending()
         cfg, space = self.config, self.space
         T, f = len(cfg.sigmas), cfg.frame_buffer
-        conds, bg_region = self._conditionings()
-        plan = self._plan(bg_region)
+        conds = self.conditionings()
+        plan = self.plan()
         if self.batch_size(plan) > cfg.max_batch:
             raise SemanticDrawInputError(
                 "regions", f"the stream batch of {self.batch_size(plan)} samples (T={T} slots x f={f} frames x "
@@ -238,7 +270,6 @@ class StreamEngine:
             nxt = space.add_noise(x0[:-1].flatten(0, 1), self.init_noise[1:].flatten(0, 1),
                                   self.sigmas[1:].repeat_interleave(f))
             self.buffer = nxt.view_as(self.buffer)
-        self.frames += 1
         return x0[-1]
 
     def flush(self) -> torch.Tensor:

@@ -27,15 +27,24 @@ def get_views(height: int, width: int, tile: int, stride: int | None = None) -> 
 
 
 def _ramp(length: int, start: int, end: int, total: int) -> torch.Tensor:
-    """1-D weights of a window: linear ramps towards inner edges, flat at canvas borders."""
-    idx = torch.arange(length, dtype=torch.float32)
-    up = (idx + 1) / (length / 2) if start > 0 else torch.ones(length)
-    down = (length - idx) / (length / 2) if end < total else torch.ones(length)
-    return torch.minimum(torch.minimum(up, down), torch.ones(length))
+    """1-D weights of a window as the reference's `get_panorama_views`: linear from 0 at an inner edge to 1
+    at the window's middle, flat at canvas borders."""
+    half = torch.linspace(0, 1, (length + 1) // 2)
+    ramp = torch.cat([half, half.flip(0)[length % 2:]])
+    if start == 0:
+        ramp[:length // 2] = 1
+    if end == total:
+        ramp[length - length // 2:] = 1
+    return ramp
 
 
 def view_weights(views: list[View], height: int, width: int) -> torch.Tensor:
-    """Per-view weights `[V, 1, th, tw]`, normalized so they sum to one at every canvas pixel."""
+    """Per-view weights `[V, 1, th, tw]` that sum to one at every canvas pixel.
+
+    With windows at the regular stride the reference's ramps already sum to one; the last window, flush
+    with the canvas border (so that every window has the same size and all go through one model call),
+    overlaps irregularly, so the weights are normalised by their sum.
+    """
     raw = [_ramp(y1 - y0, y0, y1, height)[:, None] * _ramp(x1 - x0, x0, x1, width)[None, :]
            for y0, y1, x0, x1 in views]
     total = torch.zeros(height, width)

@@ -1,7 +1,9 @@
 """Node registry: every node of the pack, registered through ComfyUI's V3 extension API."""
 from comfy_api.latest import ComfyExtension, io
 
+from . import live_routes
 from .blend import SemanticDrawBackgroundBlend
+from .canvas import SemanticDrawCanvas
 from .edit import SemanticDrawRegionalEdit, SemanticDrawSDEdit
 from .palette import SemanticDrawPalette
 from .region_prompt import SemanticDrawRegion, SemanticDrawRegionFromConditioning
@@ -20,6 +22,7 @@ NODES: list[type[io.ComfyNode]] = [
     SemanticDrawSDEdit,
     SemanticDrawRegionalEdit,
     SemanticDrawBackgroundBlend,
+    SemanticDrawCanvas,
 ]
 
 
@@ -29,4 +32,5 @@ class SemanticDrawExtension(ComfyExtension):
 
 
 async def comfy_entrypoint() -> SemanticDrawExtension:
+    live_routes.register_with_server()  # the live canvas' routes under /semanticdraw/live/
     return SemanticDrawExtension()

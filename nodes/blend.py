@@ -4,7 +4,7 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from ..engine.blend import blend_pixels, region_union
-from .regions import NodeInputError, Regions, node_errors, single_mask
+from .regions import NodeInputError, Regions, check_finite, node_errors, single_mask
 
 NODE = "SemanticDraw Background Blend"
 
@@ -24,7 +24,7 @@ class SemanticDrawBackgroundBlend(io.ComfyNode):
                 io.Image.Input("background_image", optional=True,
                                tooltip="Defaults to the stack's background image."),
             ],
-            outputs=[io.Image.Output()],
+            outputs=[io.Image.Output(tooltip="The image with uncovered pixels taken from the background image.")],
         )
 
     @classmethod
@@ -32,6 +32,7 @@ class SemanticDrawBackgroundBlend(io.ComfyNode):
         background = background_image if background_image is not None else regions.background_image
         if background is None:
             raise NodeInputError(f"{NODE}: background_image is missing; connect one here or on the Region Stack")
+        check_finite(NODE, image=image, background_image=background)
         size = tuple(image.shape[1:3])
         masks = [single_mask(r.mask, NODE, f"regions[{i}].mask") for i, r in enumerate(regions.regions)]
         with node_errors(NODE):

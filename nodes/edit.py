@@ -14,10 +14,11 @@ import comfy.samplers
 import comfy.utils
 from comfy_api.latest import io, ui
 
-from ..engine.blend import region_union
+from ..engine.blend import blurred_masks, region_union
+from ..engine.scene import background_weight
 from .guider import RegionalSettings
-from .regions import NodeInputError, Regions, RegionStack, node_errors, single_mask
-from .sampling import run_regional, settings_from, settings_inputs
+from .regions import NodeInputError, Regions, RegionStack, check_finite, check_latent, node_errors, single_mask
+from .sampling import check_sampling, check_settings, run_regional, settings_from, settings_inputs
 
 
 def sdedit_sigmas(model, scheduler: str, steps: int, strength: float) -> torch.Tensor:
@@ -45,10 +46,14 @@ def latent_mask(mask: torch.Tensor, latent: torch.Tensor, node: str) -> torch.Te
 
 
 def sdedit(model, regions: RegionStack, guide: dict, seed: int, steps: int, strength: float, cfg: float,
-           sampler_name: str, scheduler: str, settings: RegionalSettings, node: str, mask=None, repeats: int = 1) -> dict:
+           sampler_name: str, scheduler: str, settings: RegionalSettings, node: str, mask=None, repeats: int = 1,
+           guide_name: str = "guide") -> dict:
     """SDEdit with regions; with a mask only the masked area changes (section 11)."""
     if not 0.0 <= strength <= 1.0:
         raise NodeInputError(f"{node}: strength must lie in [0, 1], got {strength}")
+    check_finite(node, cfg=cfg, mask=mask)
+    check_sampling(node, sampler_name, scheduler)
+    check_latent(node, guide_name, guide, model)
     mask = mask if mask is not None else guide.get("noise_mask")
     source = guide["samples"]
     m = None if mask is None else latent_mask(mask, source, node)
@@ -76,9 +81,12 @@ def sdedit_inputs() -> list[io.Input]:
         io.Float.Input("strength", default=0.5, min=0.0, max=1.0, step=0.01,
                        tooltip="SDEdit's t0: how far the guide is noised. 0 returns it, 1 ignores it; 0.3-0.6 usual, "
                                "higher for cruder strokes (more realistic, less faithful)."),
-        io.Float.Input("cfg", default=1.0, min=0.0, max=100.0, step=0.1, round=0.01),
-        io.Combo.Input("sampler_name", options=comfy.samplers.SAMPLER_NAMES, default="lcm"),
-        io.Combo.Input("scheduler", options=comfy.samplers.SCHEDULER_NAMES, default="sgm_uniform"),
+        io.Float.Input("cfg", default=1.0, min=0.0, max=100.0, step=0.1, round=0.01,
+                       tooltip="Per-region classifier-free guidance; 1 skips the negative pass (few-step models)."),
+        io.Combo.Input("sampler_name", options=comfy.samplers.SAMPLER_NAMES, default="lcm",
+                       tooltip="Any ComfyUI sampler; it steps the pre-averaged prediction with one shared noise."),
+        io.Combo.Input("scheduler", options=comfy.samplers.SCHEDULER_NAMES, default="sgm_uniform",
+                       tooltip="Sigmas from t0 down to 0: sgm_uniform for LCM/Lightning, simple for flow models."),
     ]
 
 
@@ -104,13 +112,14 @@ class SemanticDrawSDEdit(io.ComfyNode):
                 io.Mask.Input("mask", optional=True,
                               tooltip="Only this area changes (1 = regenerate); resized to the guide."),
             ],
-            outputs=[io.Latent.Output()],
+            outputs=[io.Latent.Output(tooltip="The edited latent, same size as the guide; decode it with the VAE.")],
         )
 
     @classmethod
     def execute(cls, model, regions, guide, seed, steps, strength, cfg, sampler_name, scheduler, repeats,
                 mask=None, **settings) -> io.NodeOutput:
         node = "SemanticDraw SDEdit"
+        check_settings(node, settings)
         return io.NodeOutput(sdedit(model, regions, guide, seed, steps, strength, cfg, sampler_name, scheduler,
                                     settings_from(settings), node, mask=mask, repeats=repeats))
 
@@ -132,7 +141,8 @@ def same_conditioning(a, b) -> bool:
 def same_region(a, b) -> bool:
     return (same_conditioning(a.positive, b.positive) and same_conditioning(a.negative, b.negative)
             and a.mask.shape == b.mask.shape and torch.equal(a.mask, b.mask)
-            and (a.mask_strength, a.mask_blur_std, a.prompt_strength) == (b.mask_strength, b.mask_blur_std, b.prompt_strength))
+            and (a.mask_strength, a.mask_blur_std, a.prompt_strength)
+            == (b.mask_strength, b.mask_blur_std, b.prompt_strength))
 
 
 def region_changes(source: RegionStack, target: RegionStack) -> tuple[list, list[str], bool]:
@@ -155,6 +165,11 @@ def region_changes(source: RegionStack, target: RegionStack) -> tuple[list, list
     background = not same_conditioning(source.background_positive, target.background_positive)
     if background:
         report.append("edited the background prompt (the area outside every region)")
+        # the background prompt is every region's prompt-strength target (engine/scene.py)
+        blended = [(i, t) for i, t in enumerate(target.regions)
+                   if t.prompt_strength != 1.0 and not any(t is e for e in edits)]
+        edits += [t for _, t in blended]
+        report += [f"re-blended region {i + 1} ('{t.label}') toward the new background prompt" for i, t in blended]
     return edits, report, background
 
 
@@ -177,31 +192,38 @@ class SemanticDrawRegionalEdit(io.ComfyNode):
                 *sdedit_inputs(),
                 *settings_inputs(),
             ],
-            outputs=[io.Latent.Output(), io.Mask.Output(display_name="edit_mask"),
-                     io.String.Output(display_name="report")],
+            outputs=[io.Latent.Output(tooltip="The edited latent; regions that did not change stay anchored."),
+                     io.Mask.Output(display_name="edit_mask",
+                                    tooltip="Union of the changed regions' masks (1 = edited); composite with it."),
+                     io.String.Output(display_name="report", tooltip="Which regions changed, were added or removed.")],
         )
 
     @classmethod
     def execute(cls, model, source, source_regions, target_regions, seed, steps, strength, cfg, sampler_name,
                 scheduler, **settings) -> io.NodeOutput:
         node = "SemanticDraw Regional Edit"
+        check_finite(node, cfg=cfg)
+        check_settings(node, settings)
+        check_latent(node, "source", source, model)
         edits, report, background = region_changes(source_regions, target_regions)
         h, w = source["samples"].shape[-2:]
         size = (h * 8, w * 8)
         union = torch.zeros(size)
         with node_errors(node):
             if edits:
-                masks = [single_mask(r.mask, node, "regions mask") for r in edits]
+                masks = [single_mask(r.mask, node, "edited regions' mask") for r in edits]
                 # the edited regions in full, with their blur as a soft border outside them
                 union = torch.maximum(region_union(masks, size, [r.mask_blur_std for r in edits]),
                                       region_union(masks, size, [0.0] * len(masks)))
             if background:
-                kept = [single_mask(r.mask, node, "regions mask") for r in target_regions.regions]
-                union = torch.maximum(union, 1 - region_union(kept, size, [r.mask_blur_std for r in kept]))
+                kept = [single_mask(r.mask, node, f"target_regions[{i}].mask")
+                        for i, r in enumerate(target_regions.regions)]
+                blurs = [r.mask_blur_std for r in target_regions.regions]
+                union = torch.maximum(union, background_weight(blurred_masks(kept, size, blurs))[0, 0])
         if not report:
             text = "no region changed; returned the source latent"
             return io.NodeOutput(source, union[None], text, ui=ui.PreviewText(text))
         out = sdedit(model, target_regions, source, seed, steps, strength, cfg, sampler_name, scheduler,
-                     settings_from(settings), node, mask=union[None])
+                     settings_from(settings), node, mask=union[None], guide_name="source")
         text = "; ".join(report)
         return io.NodeOutput(out, union[None], text, ui=ui.PreviewText(text))

@@ -6,18 +6,24 @@ sigma and take their own step with one shared noise, which is exactly latent pre
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 
 import comfy.latent_formats
+import comfy.model_patcher
+import comfy.patcher_extension
 import comfy.samplers
-import comfy.utils
 
-from ..engine import make_plan, noise_levels, process_masks, regional_x0
-from ..engine.prompts import lerp_prompt
-from .host import REGION_KEY, HostDenoiser, group_by_region, noise_space, step_index
-from .regions import NodeInputError, RegionStack, node_errors, single_mask
+from ..engine import get_views, make_plan, noise_levels, process_masks, regional_x0
+from ..engine.regional import centering_shifts
+from ..engine.scene import PROMPT, scene_masks
+from .checks import check_canvas_memory, interruptible
+from .host import (HostDenoiser, group_by_region, noise_space, positional_keys, process_region_conds, step_index,
+                   unsupported_model_options)
+from .regions import NodeInputError, RegionStack, check_latent, node_errors, single_mask
+from .scene import background_latent, region_conditionings, white_latent
 
 
 @dataclass(frozen=True)
@@ -32,70 +38,6 @@ class RegionalSettings:
     tile_size: int = 0  # image pixels; 0 = 768 for SD1.x/2.x latents, 1024 otherwise
 
 
-def zero_conditioning(cond: list) -> list:
-    return [[torch.zeros_like(t), {k: torch.zeros_like(v) if k == "pooled_output" and v is not None else v
-                                   for k, v in d.items()}] for t, d in cond]
-
-
-def blend_conditioning(cond: list, target: list | None, strength: float, region: int) -> list:
-    """Copy of `cond` tagged with its region; embeddings lerped towards `target` (section 3)."""
-    out = []
-    for t, d in cond:
-        d = {**d, REGION_KEY: region}
-        if target is not None and strength != 1.0:
-            t0, d0 = target[0]
-            t = lerp_prompt(t0, t, strength)
-            if d.get("pooled_output") is not None and d0.get("pooled_output") is not None:
-                d["pooled_output"] = torch.lerp(d0["pooled_output"].to(d["pooled_output"]), d["pooled_output"], strength)
-        out.append([t, d])
-    return out
-
-
-def region_conditionings(stack: RegionStack) -> tuple[list[list], list[list], bool]:
-    """Per-region positive/negative CONDITIONING (background region first when it is one).
-
-    The background prompt becomes a region only when there is no background image or latent;
-    it is always the prompt-strength target. Without it, a region's own negative is the target.
-    A missing negative is the zeroed positive (as ConditioningZeroOut does).
-    """
-    bg_pos, bg_neg = stack.background_positive, stack.background_negative
-    bg_region = bg_pos is not None and stack.background_image is None and stack.background_latent is None
-    positives, negatives = [], []
-    if bg_region:
-        positives.append(blend_conditioning(bg_pos, None, 1.0, 0))
-        negatives.append(blend_conditioning(bg_neg if bg_neg is not None else zero_conditioning(bg_pos), None, 1.0, 0))
-    for region in stack.regions:
-        i = len(positives)
-        neg = region.negative if region.negative is not None else zero_conditioning(region.positive)
-        positives.append(blend_conditioning(region.positive, bg_pos if bg_pos is not None else neg, region.prompt_strength, i))
-        negatives.append(blend_conditioning(neg, bg_neg, region.prompt_strength, i))
-    return positives, negatives, bg_region
-
-
-def approximate_white(latent_format, channels: int) -> torch.Tensor:
-    """Model-space latent whose preview colour is white: least squares through the preview factors."""
-    factors = getattr(latent_format, "latent_rgb_factors", None)
-    if factors is None or len(factors) != channels:
-        return torch.zeros(1, channels, 1, 1)
-    f = torch.tensor(factors, dtype=torch.float32)  # [C, 3]
-    bias = torch.tensor(getattr(latent_format, "latent_rgb_factors_bias", None) or [0.0, 0.0, 0.0])
-    return (torch.linalg.pinv(f.T) @ (1 - bias)).view(1, channels, 1, 1)
-
-
-def white_latent(vae, latent_format, channels: int, size: tuple[int, int], latent_size: tuple[int, int]) -> torch.Tensor:
-    """Model-space latent of an all-white image: VAE-encoded when a VAE is given, else estimated."""
-    if vae is not None:
-        return latent_format.process_in(vae.encode(torch.ones(1, *size, 3)))
-    return approximate_white(latent_format, channels).expand(1, -1, *latent_size)
-
-
-def encode_pixels(vae, image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """VAE-encode an IMAGE resized (centre crop) to `size`; returns raw latents."""
-    if tuple(image.shape[1:3]) != tuple(size):
-        image = comfy.utils.common_upscale(image.movedim(-1, 1), size[1], size[0], "bilinear", "center").movedim(1, -1)
-    return vae.encode(image[..., :3])
-
-
 class SemanticDrawGuider(comfy.samplers.CFGGuider):
     """CFGGuider over a region stack; every region of every tile goes through one model call per step."""
 
@@ -106,28 +48,93 @@ class SemanticDrawGuider(comfy.samplers.CFGGuider):
         self.set_cfg(cfg)
         if not stack.regions:
             raise NodeInputError(f"{node}: regions: the stack has no regions; add at least one region")
-        positives, negatives, self.background_region = region_conditionings(stack)
+        with node_errors(node):
+            positives, negatives, self.background_kind = region_conditionings(stack)
+        self.background_region = self.background_kind == PROMPT
         self.num_regions = len(positives)
         self.inner_set_conds({"positive": [e for c in positives for e in c],
                               "negative": [e for c in negatives for e in c]})
 
     def inner_sample(self, noise, latent_image, device, sampler, sigmas, denoise_mask, callback, disable_pbar, seed):
+        """`CFGGuider.inner_sample`, except that each region's conds are processed on their own, as core processes
+        one prompt pair, and checked against what the regional model call honours before the first step."""
+        if latent_image is not None:
+            check_latent(self.node, "latent_image", {"samples": latent_image}, self.model_patcher)
         with node_errors(self.node):
             self.plan = self._plan(noise, sigmas, device)
+        if latent_image is not None and torch.count_nonzero(latent_image) > 0:
+            latent_image = self.inner_model.process_latent_in(latent_image)
+        self.conds = process_region_conds(self.inner_model, self.conds, self.num_regions, noise, device, latent_image,
+                                          denoise_mask, seed)
+        self._check_support()
         self.space = noise_space(self.inner_model.model_sampling)
         self.sigmas = sigmas
         generator = torch.Generator().manual_seed((seed or 0) + 1)
         self.bootstrap_noise = torch.randn(noise.shape, generator=generator).to(noise)
+        options = comfy.model_patcher.create_model_options_clone(self.model_options)
+        options.setdefault("transformer_options", {})["sample_sigmas"] = sigmas
+        executor = comfy.patcher_extension.WrapperExecutor.new_class_executor(
+            sampler.sample, sampler, comfy.patcher_extension.get_all_wrappers(
+                comfy.patcher_extension.WrappersMP.SAMPLER_SAMPLE, options, is_model_options=True))
         try:
-            return super().inner_sample(noise, latent_image, device, sampler, sigmas, denoise_mask, callback,
-                                        disable_pbar, seed)
+            samples = executor.execute(self, sigmas, {"model_options": options, "seed": seed}, callback, noise,
+                                       latent_image, denoise_mask, disable_pbar)
         finally:
             del self.plan, self.bootstrap_noise
+        return self.inner_model.process_latent_out(samples.to(torch.float32))
+
+    def outer_sample(self, noise, latent_image, sampler, sigmas, denoise_mask=None, callback=None, disable_pbar=False,
+                     seed=None):
+        """Core's, with the model loaded for the real batch (every region of every window, issue 11 section 1)."""
+        comfy.patcher_extension.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.PREPARE_SAMPLING,
+                                                     "semanticdraw", self._budget_real_batch, self.model_options,
+                                                     is_model_options=True)
+        return super().outer_sample(noise, latent_image, sampler, sigmas, denoise_mask, callback, disable_pbar, seed)
+
+    def _budget_real_batch(self, executor, model, noise_shape, conds, model_options=None):
+        """`prepare_sampling` budgets cond + uncond of `noise_shape`; a regional call evaluates every region in
+        every window: `S * p * windows` samples of (at most) the window size."""
+        vae = self.stack.vae
+        views = get_views(*noise_shape[-2:], self._tile_pixels() // (vae.spacial_compression_encode() if vae else 8))
+        window = [max(y1 - y0 for y0, y1, _, _ in views), max(x1 - x0 for _, _, x0, x1 in views)]
+        shape = [noise_shape[0] * self.num_regions * len(views), *noise_shape[1:-2], *window]
+        return executor(model, shape, conds, model_options=model_options)
+
+    def _tile_pixels(self) -> int:
+        """Window size in image pixels (section 6): tile_size, else 768 for SD1.x/2.x and 1024 for other models."""
+        fmt = self.model_patcher.model.latent_format
+        return self.settings.tile_size or (768 if isinstance(fmt, comfy.latent_formats.SD15) else 1024)
+
+    def _region_label(self, r: int) -> str:
+        return "background_positive" if self.background_region and r == 0 else \
+            f"regions[{r - int(self.background_region)}]"
+
+    def _check_support(self):
+        """Refuse what one regional model call cannot honour exactly as core does (issue: the core contract)."""
+        found = unsupported_model_options(self.model_options)
+        if found:
+            raise NodeInputError(f"{self.node}: model carries {', '.join(found)}, which replaces core's conditioning "
+                                 "batch and cannot run inside regions; remove that model patch before this node")
+        if len(self.plan.views) > 1:
+            for kind in ("positive", "negative"):
+                for r, conds in enumerate(group_by_region(self.conds.get(kind), self.num_regions)):
+                    keys = positional_keys(conds)
+                    if keys:
+                        raise NodeInputError(
+                            f"{self.node}: {self._region_label(r)}.{kind} has {'/'.join(keys)} conditioning "
+                            "(ConditioningSetArea/SetMask, ControlNet, GLIGEN), which acts at canvas positions, "
+                            "but the canvas is larger than tile_size and is sampled in windows; raise tile_size to "
+                            "the canvas size or remove that conditioning")
 
     def predict_noise(self, x, timestep, model_options={}, seed=None):
-        denoiser = HostDenoiser(self.inner_model, group_by_region(self.conds.get("positive"), self.num_regions),
-                                group_by_region(self.conds.get("negative"), self.num_regions), self.cfg, model_options)
         step = step_index(self.sigmas, timestep)
+        positive = group_by_region(self.conds.get("positive"), self.num_regions)
+        negative = group_by_region(self.conds.get("negative"), self.num_regions)
+        shifts = {}
+        if step < self.plan.bootstrap_steps:  # positional conditioning is evaluated where the user put it
+            shifts = {r: tuple(centering_shifts(self.plan.masks.quantized[r, step]).tolist())
+                      for r in range(self.num_regions) if positional_keys(positive[r] + negative[r])}
+        denoiser = HostDenoiser(self.inner_model, positive, negative, self.cfg, interruptible(model_options), shifts)
         return regional_x0(x, timestep, step, self.plan, denoiser, self.space, self.bootstrap_noise)
 
     def _plan(self, noise: torch.Tensor, sigmas: torch.Tensor, device):
@@ -138,27 +145,17 @@ class SemanticDrawGuider(comfy.samplers.CFGGuider):
         h, w = noise.shape[-2:]
         size = (h * ratio, w * ratio)
         masks = [single_mask(r.mask, self.node, f"regions[{i}].mask") for i, r in enumerate(stack.regions)]
-        blurs = [r.mask_blur_std for r in stack.regions]
-        processed = process_masks(masks, size, (h, w), noise_levels(sigmas, noise_space(model.model_sampling)),
-                                  blur_stds=blurs, strengths=[r.mask_strength for r in stack.regions],
-                                  cover_alpha=s.cover_alpha, mask_type=s.mask_type,
-                                  background_region=self.background_region, background_blur_std=max(blurs))
         fmt = model.latent_format
-        white = white_latent(vae, fmt, noise.shape[1], size, (h, w))
-        background = None
-        if stack.background_latent is not None:
-            raw = stack.background_latent
-            if tuple(raw.shape[-2:]) != (h, w):
-                raise NodeInputError(f"{self.node}: background_latent is {raw.shape[-1]}x{raw.shape[-2]} but the "
-                                     f"canvas latent is {w}x{h}; use a latent of the canvas size")
-            background = fmt.process_in(raw[:1].to(device))
-        elif stack.background_image is not None:
-            if vae is None:
-                raise NodeInputError(f"{self.node}: background_image needs a vae input on SemanticDraw Region Stack")
-            background = fmt.process_in(encode_pixels(vae, stack.background_image[:1], size))
-        elif not self.background_region:
-            background = white  # the reference's default: a white background
-        tile = s.tile_size or (768 if isinstance(fmt, comfy.latent_formats.SD15) else 1024)
-        return make_plan(processed, tile=tile // ratio, background=None if background is None else background.to(device),
-                         white=white.to(device), bootstrap_steps=s.bootstrap_steps,
-                         bootstrap_mix_steps=s.bootstrap_mix_steps, leak=s.leak_sensitivity)
+        tile = self._tile_pixels()
+        check_canvas_memory(self.node, model, tuple(noise.shape), size, self.num_regions, len(sigmas) - 1,
+                            tile // ratio, not math.isclose(self.cfg, 1.0), device)
+        processed = process_masks(masks, size, (h, w), noise_levels(sigmas, noise_space(model.model_sampling)),
+                                  blur_stds=[r.mask_blur_std for r in stack.regions],
+                                  strengths=[r.mask_strength for r in stack.regions],
+                                  cover_alpha=s.cover_alpha, mask_type=s.mask_type)
+        white = white_latent(vae, fmt, noise.shape[1], size, (h, w)).to(device)
+        latent = background_latent(stack, fmt, size, (h, w), self.node)
+        chosen = scene_masks(processed, self.background_kind, None if latent is None else latent.to(device), white)
+        return make_plan(chosen.masks, tile=tile // ratio, background=chosen.background, white=white,
+                         bootstrap_steps=s.bootstrap_steps, bootstrap_mix_steps=s.bootstrap_mix_steps,
+                         leak=s.leak_sensitivity)

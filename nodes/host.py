@@ -25,12 +25,13 @@ REGION_KEY = "semanticdraw_region"
 def noise_space(model_sampling) -> NoiseSpace:
     """Noise level and noising of the model's own parameterisation (flow for CONST, else eps/v)."""
     base = flow_space() if isinstance(model_sampling, comfy.model_sampling.CONST) else eps_space()
-    return NoiseSpace(level=base.level,
+    return NoiseSpace(level=base.level, input_scale=base.input_scale,
                       add_noise=lambda x0, n, s: model_sampling.noise_scaling(s.to(x0), n, x0))
 
 
 def step_index(sigmas: torch.Tensor, sigma: torch.Tensor) -> int:
-    """Schedule step `k` with `sigmas[k] >= sigma > sigmas[k+1]` (intermediate sigmas of 2nd-order samplers map to k)."""
+    """Schedule step `k` with `sigmas[k] >= sigma > sigmas[k+1]`: a 2nd-order sampler's intermediate sigma maps to
+    its step, its evaluation at `sigmas[k+1]` (heun's corrector) to step `k+1`."""
     s = float(sigma.reshape(-1)[0])
     k = int((sigmas[:-1].float().cpu() >= s * (1 - 1e-4) - 1e-7).sum()) - 1
     return min(max(k, 0), len(sigmas) - 2)
@@ -44,39 +45,83 @@ def group_by_region(conds: list[dict] | None, count: int) -> list[list[dict]]:
     return groups
 
 
-class HostDenoiser:
-    """Engine `Denoiser` over a ComfyUI BaseModel: `(x [B], sigma [B], region [B]) -> x0 [B]`, CFG included."""
+POSITIONAL = ("area", "mask", "control", "gligen")  # conditioning that says where on the canvas it acts
 
-    def __init__(self, model, positive: list[list[dict]], negative: list[list[dict]], cfg: float, model_options: dict):
+
+def positional_keys(conds: list[dict]) -> list[str]:
+    """The positional features (area, mask, ControlNet/T2I, GLIGEN) that processed cond dicts carry."""
+    return sorted({k for c in conds for k in POSITIONAL if c.get(k) is not None})
+
+
+def _narrow(t: torch.Tensor, area) -> torch.Tensor:
+    """View of `[1, C, *dims]` restricted to a core `area` (sizes then offsets), as `_calc_cond_batch` does."""
+    if area is None:
+        return t
+    dims = len(area) // 2
+    for i in range(dims):
+        t = t.narrow(i + 2, area[i + dims], area[i])
+    return t
+
+
+class HostDenoiser:
+    """Engine `Denoiser` over a ComfyUI BaseModel: `(x [B], sigma [B], region [B]) -> x0 [B]`, CFG included.
+
+    Each sample's prediction is what core's `_calc_cond_batch` + `cfg_function` compute for its region's
+    cond lists alone (areas, masks and strengths as per-pixel multipliers, timestep ranges, default conds,
+    hooks, ControlNet, GLIGEN, patches, `model_function_wrapper`, pre/post-cfg functions), while all
+    samples share model calls. `shifts[r]`, when given, is the `(dy, dx)` roll the engine applied to
+    region `r`'s inputs (bootstrap centring): such samples are evaluated un-rolled, at canvas coordinates,
+    so that positional conditioning lands where the user put it.
+    """
+
+    def __init__(self, model, positive: list[list[dict]], negative: list[list[dict]], cfg: float, model_options: dict,
+                 shifts: dict[int, tuple[int, int]] | None = None):
         self.model, self.positive, self.negative = model, positive, negative
-        self.cfg, self.model_options = cfg, model_options
+        self.cfg, self.model_options, self.shifts = cfg, model_options, shifts or {}
         self.use_uncond = not math.isclose(cfg, 1.0) or model_options.get("disable_cfg1_optimization", False)
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
         sigma = sigma.to(x)
-        jobs = []  # (cond_obj, sample index, 0 = cond / 1 = uncond, weight, sigma [1])
-        for j, r in enumerate(region.tolist()):
-            kinds = [(0, self.positive[r])] + ([(1, self.negative[r])] if self.use_uncond else [])
-            for kind, entries in kinds:
-                for entry in entries:
-                    obj = comfy.samplers.get_area_and_mult(entry, x[j:j + 1], sigma[j:j + 1])
-                    if obj is not None:
-                        jobs.append((obj, j, kind, float(entry.get("strength", 1.0)), sigma[j:j + 1]))
+        regions = region.tolist()
+        shifts = [self.shifts.get(r, (0, 0)) for r in regions]
+        x_in = torch.cat([x[j:j + 1].roll((-dy, -dx), (-2, -1)) if dy or dx else x[j:j + 1]
+                          for j, (dy, dx) in enumerate(shifts)]) if any(map(any, shifts)) else x
+        kinds = (0, 1) if self.use_uncond else (0,)
+        jobs = []  # (cond_obj, sample index, 0 = cond / 1 = uncond)
+        for j, r in enumerate(regions):
+            for kind in kinds:
+                conds = (self.positive, self.negative)[kind][r]
+                jobs += [(obj, j, kind) for obj in self._cond_objs(conds, x_in[j:j + 1], sigma[j:j + 1])]
         out = torch.zeros((2,) + x.shape, dtype=x.dtype, device=x.device)
-        weight = torch.zeros((2, x.shape[0], 1, 1, 1), dtype=x.dtype, device=x.device)
+        counts = torch.full_like(out, 1e-37)
         self.model.current_patcher.prepare_state(sigma)
         for group in self._groups(jobs):
             for chunk in self._fit_memory(group, x.device):
-                for o, (_, j, kind, w, _) in zip(self._run(chunk), chunk):  # o: [1, C, h, w]
-                    out[kind, j] += w * o[0]
-                    weight[kind, j] += w
-        # a sample whose conds are all outside their timestep range falls back to its other branch
-        out = out / weight.clamp_min(1e-8)
-        cond, uncond = out[0], out[1] if self.use_uncond else None
-        if self.use_uncond:
-            cond = torch.where(weight[0] > 0, cond, uncond)
-            uncond = torch.where(weight[1] > 0, uncond, cond)
-        return self._cfg(x, sigma, cond, uncond)
+                for o, (obj, j, kind) in zip(self._run(chunk, sigma), chunk):  # o: [1, C, ...]
+                    _narrow(out[kind, j:j + 1], obj.area).add_(o * obj.mult)
+                    _narrow(counts[kind, j:j + 1], obj.area).add_(obj.mult)
+        out = out / counts
+        if x_in is not x:
+            out = torch.stack([torch.cat([out[k, j:j + 1].roll(s, (-2, -1)) for j, s in enumerate(shifts)])
+                               for k in range(2)])
+        return self._cfg(x, sigma, out[0], out[1])
+
+    def _cond_objs(self, conds: list[dict], x: torch.Tensor, sigma: torch.Tensor) -> list:
+        """Core's cond objects for one sample and one cond list (timestep ranges, areas, masks, defaults)."""
+        hooked, defaults = {}, []
+        for c in conds:
+            if "default" in c:
+                defaults.append(c)
+                continue
+            p = comfy.samplers.get_area_and_mult(c, x, sigma)
+            if p is None:
+                continue
+            if p.hooks is not None:
+                self.model.current_patcher.prepare_hook_patches_current_keyframe(sigma, p.hooks, self.model_options)
+            hooked.setdefault(p.hooks, []).append((p, 0))
+        if defaults:
+            comfy.samplers.finalize_default_conds(self.model, hooked, [defaults], x, sigma, self.model_options)
+        return [p for group in hooked.values() for p, _ in group]
 
     @staticmethod
     def _groups(jobs):
@@ -106,15 +151,14 @@ class HostDenoiser:
             n = (n + 1) // 2
         return [group[i:i + n] for i in range(0, len(group), n)]
 
-    def _run(self, group) -> list[torch.Tensor]:
+    def _run(self, group, sigma: torch.Tensor) -> list[torch.Tensor]:
+        """One model call for a group of cond objects, set up exactly as in core's `_calc_cond_batch`."""
         model, opts = self.model, self.model_options
         objs = [job[0] for job in group]
         hooks = objs[0].hooks
         input_x = torch.cat([o.input_x for o in objs])
-        sig = torch.cat([job[4] for job in group])
+        sig = torch.cat([sigma[job[1]:job[1] + 1] for job in group])
         c = comfy.samplers.cond_cat([o.conditioning for o in objs])
-        if hooks is not None:
-            model.current_patcher.prepare_hook_patches_current_keyframe(sig, hooks, opts)
         topts = model.current_patcher.apply_hooks(hooks=hooks)
         if "transformer_options" in opts:
             topts = comfy.patcher_extension.merge_nested_dicts(topts, opts["transformer_options"], copy_dict1=False)
@@ -125,7 +169,7 @@ class HostDenoiser:
                 merged[name] = merged.get(name, []) + plist
             topts["patches"] = merged
         cond_or_uncond = [job[2] for job in group]
-        topts["cond_or_uncond"] = cond_or_uncond
+        topts["cond_or_uncond"] = cond_or_uncond[:]
         topts["uuids"] = [o.uuid for o in objs]
         topts["sigmas"] = sig
         c["transformer_options"] = topts
@@ -139,11 +183,40 @@ class HostDenoiser:
         return list(output.chunk(len(group)))
 
     def _cfg(self, x, sigma, cond, uncond):
-        if uncond is None:
-            return cond
+        """Core's `sampling_function` tail: pre-cfg functions, then `cfg_function` (the uncond is 0 at cfg 1)."""
         opts, model = self.model_options, self.model
+        pos = [c for cs in self.positive for c in cs]
+        neg = [c for cs in self.negative for c in cs] if self.use_uncond else None
         out = [cond, uncond]
         for fn in opts.get("sampler_pre_cfg_function", []):
-            out = fn({"conds": [None, None], "conds_out": out, "cond_scale": self.cfg, "timestep": sigma,
+            out = fn({"conds": [pos, neg], "conds_out": out, "cond_scale": self.cfg, "timestep": sigma,
                       "input": x, "sigma": sigma, "model": model, "model_options": opts})
-        return comfy.samplers.cfg_function(model, out[0], out[1], self.cfg, x, sigma, model_options=opts)
+        return comfy.samplers.cfg_function(model, out[0], out[1], self.cfg, x, sigma, model_options=opts,
+                                           cond=pos, uncond=neg)
+
+
+def process_region_conds(model, conds: dict[str, list[dict]], count: int, noise, device, latent_image, denoise_mask,
+                         seed) -> dict[str, list[dict]]:
+    """Core's `process_conds` run on each region's own positive/negative lists, as core runs it on one prompt
+    pair: opposite areas, uncond ControlNet/GLIGEN fill-ins and model conds stay inside their region."""
+    by_kind = {k: group_by_region(v, count) for k, v in conds.items()}
+    out = {k: [] for k in conds}
+    for r in range(count):
+        done = comfy.samplers.process_conds(model, noise, {k: v[r] for k, v in by_kind.items()}, device, latent_image,
+                                            denoise_mask, seed)
+        for k, v in done.items():
+            out[k] += v  # copies of region r's dicts keep its tag
+    return out
+
+
+def unsupported_model_options(model_options: dict) -> list[str]:
+    """Model patches that replace core's whole cond batching, which regions cannot share one call under."""
+    found = []
+    if "sampler_calc_cond_batch_function" in model_options:
+        found.append("a sampler_calc_cond_batch_function (e.g. SkipLayerGuidanceDiTSimple)")
+    if model_options.get("context_handler") is not None:
+        found.append("context windows (a context_handler)")
+    if comfy.patcher_extension.get_all_wrappers(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH, model_options,
+                                                is_model_options=True):
+        found.append("a calc_cond_batch wrapper (e.g. EasyCache)")
+    return found

@@ -8,7 +8,7 @@ from comfy_api.latest import io, ui
 
 from ..engine.palette import describe_colour, match_palette, parse_palette
 from .region_prompt import encode, mask_inputs
-from .regions import NodeInputError, Region, Regions, RegionStack, node_errors
+from .regions import NodeInputError, Region, Regions, RegionStack, check_finite, node_errors
 
 NODE = "SemanticDraw Semantic Palette"
 
@@ -45,12 +45,18 @@ class SemanticDrawPalette(io.ComfyNode):
                                tooltip="Max colour distance (0-1, RGB distance / sqrt(3)) to a palette colour."),
                 *mask_inputs(),
             ],
-            outputs=[Regions.Output(display_name="regions"), io.Mask.Output(display_name="masks"),
-                     io.String.Output(display_name="report")],
+            outputs=[Regions.Output(display_name="regions", tooltip="One region per palette line, in line order."),
+                     io.Mask.Output(display_name="masks", tooltip="The mask of each palette line (first frame)."),
+                     io.String.Output(display_name="report",
+                                      tooltip="Coverage of each colour; colours in the map without a prompt line.")],
         )
 
     @classmethod
     def execute(cls, clip, palette_image, palette, tolerance, mask_strength, mask_blur_std, prompt_strength) -> io.NodeOutput:
+        if clip is None:
+            raise NodeInputError(f"{NODE}: clip is missing; the checkpoint has no text encoder")
+        check_finite(NODE, palette_image=palette_image, tolerance=tolerance, mask_strength=mask_strength,
+                     mask_blur_std=mask_blur_std, prompt_strength=prompt_strength)
         with node_errors(NODE):
             entries = parse_palette(palette)
             matches = [match_palette(frame, [e.colour for e in entries], tolerance) for frame in palette_image]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from .regions import NodeInputError, Region, Regions, RegionStack
+from .regions import NodeInputError, Region, Regions, RegionStack, check_finite
 
 
 def mask_inputs() -> list[io.Input]:
@@ -14,7 +14,8 @@ def mask_inputs() -> list[io.Input]:
         io.Float.Input("mask_blur_std", default=1.0, min=0.0, max=64.0, step=0.5,
                        tooltip="Gaussian blur std of the mask in image pixels; blurred borders are decided late and blend smoothly."),
         io.Float.Input("prompt_strength", default=1.0, min=0.0, max=1.0, step=0.01,
-                       tooltip="Blends this prompt towards the background prompt (or its negative): 1 keeps it as written."),
+                       tooltip="Blends this prompt (and its negative) towards the background prompt, or without one "
+                               "'simple white background image': 1 keeps it as written."),
     ]
 
 
@@ -39,16 +40,19 @@ class SemanticDrawRegion(io.ComfyNode):
                                 tooltip="Negative prompt for this region (used when cfg > 1)."),
                 *mask_inputs(),
             ],
-            outputs=[Regions.Output(display_name="regions")],
+            outputs=[Regions.Output(display_name="regions",
+                                    tooltip="A one-region stack: connect to a Region Stack or a sampler.")],
         )
 
     @classmethod
     def execute(cls, clip, text, mask, mask_strength, mask_blur_std, prompt_strength, negative_text="") -> io.NodeOutput:
         if clip is None:
             raise NodeInputError("SemanticDraw Region (Text): clip is missing; the checkpoint has no text encoder")
+        check_finite("SemanticDraw Region (Text)", mask=mask, mask_strength=mask_strength, mask_blur_std=mask_blur_std,
+                     prompt_strength=prompt_strength)
         region = Region(positive=encode(clip, text), negative=encode(clip, negative_text), mask=mask,
                         mask_strength=mask_strength, mask_blur_std=mask_blur_std, prompt_strength=prompt_strength,
-                        label=text[:40])
+                        label=text[:40], clip=clip)
         return io.NodeOutput(RegionStack(regions=(region,)))
 
 
@@ -67,11 +71,14 @@ class SemanticDrawRegionFromConditioning(io.ComfyNode):
                                       tooltip="Unconditional branch for cfg > 1; defaults to the zeroed positive."),
                 *mask_inputs(),
             ],
-            outputs=[Regions.Output(display_name="regions")],
+            outputs=[Regions.Output(display_name="regions",
+                                    tooltip="A one-region stack: connect to a Region Stack or a sampler.")],
         )
 
     @classmethod
     def execute(cls, positive, mask, mask_strength, mask_blur_std, prompt_strength, negative=None) -> io.NodeOutput:
+        check_finite("SemanticDraw Region (Conditioning)", positive=positive, negative=negative, mask=mask,
+                     mask_strength=mask_strength, mask_blur_std=mask_blur_std, prompt_strength=prompt_strength)
         region = Region(positive=positive, negative=negative, mask=mask, mask_strength=mask_strength,
                         mask_blur_std=mask_blur_std, prompt_strength=prompt_strength, label="conditioning")
         return io.NodeOutput(RegionStack(regions=(region,)))

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from .regions import Regions
+from ..engine.palette import draw_layout
+from .regions import Regions, check_finite
 
 MAX_STACK_INPUTS = 8
+NODE = "SemanticDraw Region Stack"
 
 
 class SemanticDrawRegionStack(io.ComfyNode):
@@ -32,13 +34,22 @@ class SemanticDrawRegionStack(io.ComfyNode):
                 io.Vae.Input("vae", optional=True,
                              tooltip="Encodes background_image and the white latent used by bootstrapping "
                                      "(without it, white is approximated from the model's latent format)."),
+                io.Clip.Input("clip", optional=True,
+                              tooltip="Encodes the target of prompt_strength < 1 when there is no background prompt "
+                                      "('simple white background image'; an empty prompt with a background image), "
+                                      "for regions made from conditioning."),
             ],
-            outputs=[Regions.Output(display_name="regions")],
+            outputs=[Regions.Output(display_name="regions", tooltip="The stacked regions and background."),
+                     io.Image.Output(display_name="layout",
+                                     tooltip="Where the regions are: one flat colour per region in paint order over "
+                                             "the background (grey, or the background image). Preview it.")],
         )
 
     @classmethod
     def execute(cls, regions_1, background_prompt=None, background_negative=None, background_image=None,
-                background_latent=None, vae=None, **more) -> io.NodeOutput:
+                background_latent=None, vae=None, clip=None, **more) -> io.NodeOutput:
+        check_finite(NODE, background_prompt=background_prompt, background_negative=background_negative,
+                     background_image=background_image, background_latent=background_latent)
         stacks = [regions_1] + [more[f"regions_{i}"] for i in range(2, MAX_STACK_INPUTS + 1)
                                 if more.get(f"regions_{i}") is not None]
         first = stacks[0]
@@ -48,5 +59,7 @@ class SemanticDrawRegionStack(io.ComfyNode):
             background_negative=background_negative if background_negative is not None else first.background_negative,
             background_image=background_image if background_image is not None else first.background_image,
             background_latent=background_latent["samples"] if background_latent is not None else first.background_latent,
-            vae=vae if vae is not None else first.vae)
-        return io.NodeOutput(stack)
+            vae=vae if vae is not None else first.vae, clip=clip if clip is not None else first.clip)
+        background = stack.background_image[0] if stack.background_image is not None else None
+        layout = draw_layout([r.mask for r in stack.regions], background)
+        return io.NodeOutput(stack, layout[None])

@@ -10,7 +10,7 @@ from comfy_api.latest import io
 
 from ..engine import MASK_TYPES
 from .guider import RegionalSettings, SemanticDrawGuider
-from .regions import Regions
+from .regions import Regions, check_choices, check_finite, check_latent
 
 
 def settings_inputs() -> list[io.Input]:
@@ -26,10 +26,22 @@ def settings_inputs() -> list[io.Input]:
         io.Combo.Input("mask_type", options=list(MASK_TYPES), default=d.mask_type,
                        tooltip="How masks are quantized per step: discrete grows blurred masks as noise falls."),
         io.Float.Input("cover_alpha", default=d.cover_alpha, min=0.0, max=1.0, step=0.01,
-                       tooltip="Weight kept by a region where a later region covers it (0 = fully covered)."),
+                       tooltip="Weight kept by a region where a later region covers it; 0 or 1 = no covering "
+                               "(as the reference)."),
         io.Int.Input("tile_size", default=d.tile_size, min=0, max=16384, step=8,
                      tooltip="Window size in pixels for large canvases; 0 = 768 for SD1.x/2.x, 1024 for others."),
     ]
+
+
+def check_settings(node: str, settings: dict) -> None:
+    """Refuse NaN/infinite floats and unknown combo values among the shared settings, naming the input."""
+    check_finite(node, **settings)
+    check_choices(node, mask_type=(settings["mask_type"], MASK_TYPES))
+
+
+def check_sampling(node: str, sampler_name: str, scheduler: str) -> None:
+    check_choices(node, sampler_name=(sampler_name, comfy.samplers.SAMPLER_NAMES),
+                  scheduler=(scheduler, comfy.samplers.SCHEDULER_NAMES))
 
 
 def settings_from(kwargs: dict) -> RegionalSettings:
@@ -88,15 +100,20 @@ class SemanticDrawSampler(io.ComfyNode):
                                tooltip="As in KSampler: below 1 starts from the input latent, partly noised."),
                 *settings_inputs(),
             ],
-            outputs=[io.Latent.Output()],
+            outputs=[io.Latent.Output(tooltip="The sampled latent of the whole canvas; decode it with the VAE.")],
         )
 
     @classmethod
     def execute(cls, model, regions, latent_image, seed, steps, cfg, sampler_name, scheduler, denoise,
                 **settings) -> io.NodeOutput:
+        node = "SemanticDraw Sampler"
+        check_finite(node, cfg=cfg, denoise=denoise)
+        check_settings(node, settings)
+        check_sampling(node, sampler_name, scheduler)
+        check_latent(node, "latent_image", latent_image, model)
         sigmas = schedule(model, scheduler, steps, denoise)
         return io.NodeOutput(run_regional(model, regions, latent_image, seed, sigmas, cfg, sampler_name,
-                                          settings_from(settings), "SemanticDraw Sampler"))
+                                          settings_from(settings), node))
 
 
 class SemanticDrawGuiderNode(io.ComfyNode):
@@ -112,9 +129,12 @@ class SemanticDrawGuiderNode(io.ComfyNode):
                     io.Float.Input("cfg", default=1.0, min=0.0, max=100.0, step=0.1, round=0.01,
                                    tooltip="Per-region classifier-free guidance; 1 skips the negative pass."),
                     *settings_inputs()],
-            outputs=[io.Guider.Output()],
+            outputs=[io.Guider.Output(tooltip="A GUIDER for SamplerCustomAdvanced: regions with any noise, sampler "
+                                              "and sigmas.")],
         )
 
     @classmethod
     def execute(cls, model, regions, cfg, **settings) -> io.NodeOutput:
+        check_finite("SemanticDraw Guider", cfg=cfg)
+        check_settings("SemanticDraw Guider", settings)
         return io.NodeOutput(SemanticDrawGuider(model, regions, cfg, settings_from(settings)))

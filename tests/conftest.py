@@ -27,7 +27,8 @@ def comfy_server():
     if comfyui is None:
         pytest.skip("ComfyUI host not found: set COMFYUI_PATH or put ComfyUI at ~/ComfyUI")
     files = tiny_models.ensure_all()
-    models = {"checkpoints": [files["sd15"], files["sd3"]], "loras": [files["lora"]]}
+    models = {"checkpoints": [files["sd15"], files["sd3"]], "loras": [files["lora"], files["region_lora"]],
+              "controlnet": [files["controlnet"]]}
     inputs = sorted((REPO / "workflows" / "assets").glob("*.png"))
     with ComfyServer(comfyui, models=models, inputs=inputs, python=sys.executable) as server:
         yield server

@@ -22,7 +22,8 @@ from .find_comfyui import REPO
 
 FRONTEND_ONLY = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
 MUTED = {2, 4}  # never / bypass
-MODEL_INPUTS = {"ckpt_name": "checkpoints", "unet_name": "diffusion_models", "lora_name": "loras", "vae_name": "vae"}
+MODEL_INPUTS = {"ckpt_name": "checkpoints", "unet_name": "diffusion_models", "lora_name": "loras", "vae_name": "vae",
+                "control_net_name": "controlnet"}
 
 
 class ComfyError(RuntimeError):

@@ -24,7 +24,8 @@ SDXL_UNET = {**SD15_UNET, "context_dim": 2048, "adm_in_channels": 2816, "use_lin
              "num_classes": "sequential"}
 SD3_MMDIT = {"in_channels": 16, "out_channels": 16, "patch_size": 2, "depth": 2, "input_size": None,
              "adm_in_channels": 2048, "pos_embed_scaling_factor": None, "pos_embed_max_size": 32, "num_patches": 1024,
-             "context_embedder_config": {"target": "torch.nn.Linear", "params": {"in_features": 4096, "out_features": 128}}}
+             "context_embedder_config": {"target": "torch.nn.Linear",
+                                         "params": {"in_features": 4096, "out_features": 128}}}
 
 
 def load_host(*host_args: str, cpu: bool = True):
@@ -66,14 +67,21 @@ class CallCounter:
 
 
 def tiny_model(kind: str = "sd15", seed: int = 0):
-    """A ModelPatcher over a tiny random-weight SD1.5- or SDXL-shaped UNet or SD3-shaped MMDiT, on CPU."""
+    """A ModelPatcher over a tiny random-weight SD1.5- or SDXL-shaped UNet or SD3-shaped MMDiT, on CPU.
+
+    `sd15v` is the SD1.5-shaped UNet as a v-prediction model (as SD2.x 768-v checkpoints load)."""
+    import comfy.model_base
     import comfy.model_patcher
     import comfy.supported_models
 
     config = {"sd15": lambda: comfy.supported_models.SD15(dict(SD15_UNET)),
+              "sd15v": lambda: comfy.supported_models.SD15(dict(SD15_UNET)),
               "sdxl": lambda: comfy.supported_models.SDXL(dict(SDXL_UNET)),
               "sd3": lambda: comfy.supported_models.SD3(dict(SD3_MMDIT))}[kind]()
-    model = config.get_model({})
+    if kind == "sd15v":
+        model = comfy.model_base.BaseModel(config, model_type=comfy.model_base.ModelType.V_PREDICTION)
+    else:
+        model = config.get_model({})
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for t in [*model.diffusion_model.parameters(), *model.diffusion_model.buffers()]:
@@ -85,7 +93,7 @@ def tiny_model(kind: str = "sd15", seed: int = 0):
 def cond(seed: int, kind: str = "sd15") -> list:
     """A CONDITIONING with a random embedding of the model's context shape."""
     g = torch.Generator().manual_seed(seed)
-    if kind == "sd15":
+    if kind in ("sd15", "sd15v"):
         return [[torch.randn(1, 77, 768, generator=g), {}]]
     if kind == "sdxl":
         return [[torch.randn(1, 77, 2048, generator=g), {"pooled_output": torch.randn(1, 1280, generator=g)}]]

@@ -27,13 +27,16 @@ def needed_models(workflow: Path) -> list[tuple[str, str]]:
     for node in nodes:
         for value in node.get("widgets_values") or []:
             if isinstance(value, str) and value.endswith((".safetensors", ".ckpt", ".pt", ".sft")):
-                folder = "loras" if "Lora" in node["type"] else "diffusion_models" if node["type"] == "UNETLoader" else "checkpoints"
+                folder = ("loras" if "Lora" in node["type"] else "controlnet" if "ControlNet" in node["type"]
+                          else "diffusion_models" if node["type"] == "UNETLoader" else "checkpoints")
                 out.append((folder, value))
     return out
 
 
 def tiny_model_name(input_name: str, value: str) -> str:
     """The stand-in file for a workflow's model name (flow-model names get the SD3-shaped checkpoint)."""
+    if input_name == "control_net_name":
+        return tiny_models.CONTROLNET
     return tiny_models.LORA if input_name == "lora_name" else tiny_models.checkpoint_for(value)
 
 
@@ -41,7 +44,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("workflow", type=Path)
     ap.add_argument("--out", type=Path, default=Path("out"))
-    ap.add_argument("--comfyui", type=Path, help="ComfyUI folder (default: COMFYUI_PATH, the host of this pack, ~/ComfyUI)")
+    ap.add_argument("--comfyui", type=Path,
+                    help="ComfyUI folder (default: COMFYUI_PATH, the host of this pack, ~/ComfyUI, the installed one)")
     ap.add_argument("--models", type=Path, help="models folder (default: <comfyui>/models)")
     ap.add_argument("--smoke", action="store_true", help="use generated random-weight stand-ins for every model")
     ap.add_argument("--require-models", action="store_true", help="stop when a model file is missing")
@@ -70,7 +74,8 @@ def main() -> int:
               f"noise). For a real image put the model files there (the workflow's note says where from) or pass "
               f"--models DIR.", file=sys.stderr)
         files = tiny_models.ensure_all()
-        for folder, key in (("checkpoints", "sd15"), ("checkpoints", "sd3"), ("loras", "lora")):
+        for folder, key in (("checkpoints", "sd15"), ("checkpoints", "sd3"), ("loras", "lora"),
+                            ("controlnet", "controlnet")):
             models.setdefault(folder, []).append(files[key])
     stand_ins = {n for _, n in missing}
 

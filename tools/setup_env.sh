@@ -44,8 +44,10 @@ if [ -z "$comfy" ]; then
 fi
 
 # requests: imported by ComfyUI's server, missing from its requirements; diffusers: standalone adapter + benchmark;
-# playwright: browser tests (driven with Debian's chromium, never a downloaded browser).
+# playwright: browser tests (driven with Debian's chromium, never a downloaded browser); comfy-cli + ruff (which its
+# `comfy node validate` runs): the registry package test.
 want="torch==2.14.1 torchvision==0.29.1 pytest requests diffusers==0.42.1 playwright==1.65.2"
+want="$want comfy-cli==1.23.0 ruff==0.17.5"
 stamp="$(printf '%s' "$want $(cat "$repo/requirements.txt" "$comfy/requirements.txt")" | sha256sum | cut -c1-16)"
 if [ ! -f "$venv/.semanticdraw-$stamp" ]; then
   echo "setting up $venv (ComfyUI at $comfy)" >&2

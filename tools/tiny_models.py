@@ -4,6 +4,8 @@
   text encoder and a TAESD-shaped VAE; CheckpointLoaderSimple detects it as SD15.
 - `sd3.safetensors`: an SD3-shaped MMDiT (depth 2, flow matching, 16 latent channels), CLIP-L as its
   only text encoder and a 16-channel TAESD-shaped VAE; detected as SD3.
+- `tiny_sd15_lora.safetensors` (random LoRA of the SD1.5-shaped UNet's linears) and
+  `tiny_sd15_controlnet.safetensors` (a random ControlNet for it): per-region LoRA and ControlNet.
 Files are made once into a cache (`SEMANTICDRAW_TINY_CACHE`, default ~/.cache/semanticdraw-tiny), from
 a fixed seed, written under a temporary name and renamed. SDXL is too large to fake here: workflows
 that name SDXL checkpoints run on the SD1.5-shaped file (`checkpoint_for`).
@@ -22,6 +24,10 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 FLOW_NAMES = ("sd3", "flux", "sd3.5", "chroma", "auraflow")
 LORA = "tiny_empty_lora.safetensors"
+REGION_LORA = "tiny_sd15_lora.safetensors"
+CONTROLNET = "tiny_sd15_controlnet.safetensors"
+SD3_POS_EMBED = 96  # patches per side, read by ComfyUI from pos_embed: 96 x 2 x 8 = 1536 px >= the 1024 px workflows
+FILES = {"sd15": "sd15.safetensors", "sd3": f"sd3_pe{SD3_POS_EMBED}.safetensors"}
 
 
 def cache_dir() -> Path:
@@ -60,7 +66,12 @@ def _build(kind: str) -> dict[str, torch.Tensor]:
     from tools import inprocess
     inprocess.load_host()
     g = torch.Generator().manual_seed(0)
-    unet = inprocess.tiny_model(kind).model.diffusion_model
+    if kind == "sd3":
+        import comfy.supported_models
+        config = dict(inprocess.SD3_MMDIT, pos_embed_max_size=SD3_POS_EMBED, num_patches=SD3_POS_EMBED ** 2)
+        unet = comfy.supported_models.SD3(config).get_model({}).diffusion_model
+    else:
+        unet = inprocess.tiny_model(kind).model.diffusion_model
     sd = _prefixed("model.diffusion_model.", _randomize(unet, g))
     if kind == "sd15":
         sd |= _prefixed("cond_stage_model.", _clip_l(g)) | _prefixed("first_stage_model.", _taesd(4, g))
@@ -80,7 +91,7 @@ def _write(path: Path, sd: dict) -> Path:
 
 def checkpoint(kind: str) -> Path:
     """Path of the tiny `sd15` or `sd3` checkpoint, made if missing."""
-    path = cache_dir() / f"{kind}.safetensors"
+    path = cache_dir() / FILES[kind]
     return path if path.is_file() else _write(path, _build(kind))
 
 
@@ -90,9 +101,47 @@ def empty_lora() -> Path:
     return path if path.is_file() else _write(path, {"semanticdraw.empty": torch.zeros(1)})
 
 
+def region_lora() -> Path:
+    """A LoRA with random low-rank updates of every attention and feed-forward linear of the SD1.5-shaped UNet
+    (kohya `lora_unet_*` keys), strong enough to change the image: for per-region LoRA (hooks) tests/workflows."""
+    path = cache_dir() / REGION_LORA
+    if path.is_file():
+        return path
+    from tools import inprocess
+    inprocess.load_host()
+    import comfy.lora
+    model = inprocess.tiny_model("sd15").model
+    shapes = {k: v.shape for k, v in model.state_dict().items()}
+    g = torch.Generator().manual_seed(1)
+    sd, rank = {}, 4
+    for key, target in comfy.lora.model_lora_keys_unet(model, {}).items():
+        shape = shapes.get(target, ())  # the key map also names layers this small UNet does not have
+        if key.startswith("lora_unet_") and len(shape) == 2 and (".attn" in target or ".ff." in target):
+            sd[f"{key}.lora_up.weight"] = torch.randn(shape[0], rank, generator=g) * 0.5
+            sd[f"{key}.lora_down.weight"] = torch.randn(rank, shape[1], generator=g) * 0.5
+            sd[f"{key}.alpha"] = torch.tensor(float(rank))
+    return _write(path, {k: v.to(torch.float16) for k, v in sd.items()})
+
+
+def ensure_controlnet() -> Path:
+    """A ControlNet (ldm `control_model.*` keys) for the SD1.5-shaped UNet, random weights (zero convs included, so
+    it changes the image), that ComfyUI's own `comfy.controlnet.load_controlnet` detects and loads."""
+    path = cache_dir() / CONTROLNET
+    if path.is_file():
+        return path
+    from tools import inprocess
+    inprocess.load_host()
+    import comfy.cldm.cldm
+    config = {k: v for k, v in inprocess.SD15_UNET.items() if k != "out_channels"}
+    net = comfy.cldm.cldm.ControlNet(hint_channels=3, **config)
+    sd = _randomize(net, torch.Generator().manual_seed(2))
+    sd = {k: v * 10 if k.startswith(("zero_convs.", "middle_block_out.")) else v for k, v in sd.items()}
+    return _write(path, _prefixed("control_model.", sd))
+
+
 def checkpoint_for(name: str) -> str:
     """The tiny checkpoint file name standing in for a real one named in a workflow."""
-    return "sd3.safetensors" if any(k in name.lower() for k in FLOW_NAMES) else "sd15.safetensors"
+    return FILES["sd3"] if any(k in name.lower() for k in FLOW_NAMES) else FILES["sd15"]
 
 
 def diffusers_unet(seed: int = 0):
@@ -114,7 +163,8 @@ def diffusers_ddim():
 
 
 def ensure_all() -> dict[str, Path]:
-    return {"sd15": checkpoint("sd15"), "sd3": checkpoint("sd3"), "lora": empty_lora()}
+    return {"sd15": checkpoint("sd15"), "sd3": checkpoint("sd3"), "lora": empty_lora(), "region_lora": region_lora(),
+            "controlnet": ensure_controlnet()}
 
 
 if __name__ == "__main__":

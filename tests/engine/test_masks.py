@@ -55,7 +55,8 @@ def test_cover_alpha_scales_earlier_masks_under_later():
     assert torch.allclose(out[0, 0, :, :2], torch.full((4, 2), 0.3))
     assert torch.allclose(out[0, 0, :, 2:], torch.ones(4, 2))
     assert torch.equal(out[1], m[1])
-    assert torch.equal(apply_cover(m, 0.0)[0, 0, :, :2], torch.zeros(4, 2))
+    assert torch.equal(apply_cover(m, 0.0), m)  # 0 disables covering, as the reference (section 2.2)
+    assert torch.equal(apply_cover(m, 1.0), m)
 
 
 def test_blur_keeps_constant_masks_and_zero_std_is_identity():
@@ -71,14 +72,6 @@ def test_latent_size_masks_are_accepted():
     levels = noise_levels(lcm_sigmas(2), eps_space())
     out = process_masks([torch.ones(h, w)], (H, W), (h, w), levels, blur_stds=[0], strengths=[1])
     assert out.quantized.shape == (1, 2, 1, h, w)
-
-
-def test_background_region_is_prepended():
-    levels = noise_levels(lcm_sigmas(2), eps_space())
-    out = process_masks([half_mask()], (H, W), (h, w), levels, blur_stds=[0], strengths=[1], cover_alpha=0,
-                        background_region=True)
-    assert out.quantized.shape[0] == 2
-    assert torch.equal(out.support[0] + out.support[1], torch.ones(1, h, w))
 
 
 @pytest.mark.parametrize("masks,needle", [
@@ -117,14 +110,12 @@ def test_process_masks_matches_the_image_size_pipeline_of_section_2():
     levels = noise_levels(lcm_sigmas(4), eps_space())
     masks = [half_mask(), (torch.rand(H, W) > 0.5).float() * 0.8, torch.ones(H // 2, W // 2)]
     stds, strengths = [3.0, 0.0, 1.5], [1.0, 0.7, 0.9]
-    out = process_masks(masks, (H, W), (h, w), levels, blur_stds=stds, strengths=strengths, cover_alpha=0.3,
-                        background_region=True, background_blur_std=2.0)
+    out = process_masks(masks, (H, W), (h, w), levels, blur_stds=stds, strengths=strengths, cover_alpha=0.3)
     m = torch.cat([masks[0][None, None], masks[1][None, None],
                    F.interpolate(masks[2][None, None], size=(H, W), mode="bilinear", align_corners=False)])
-    m = torch.cat([(1 - m.sum(0, keepdim=True)).clamp(0, 1), m])
-    covered = torch.stack([(m[i + 1:] > 0).any(0) for i in range(3)] + [torch.zeros_like(m[0], dtype=torch.bool)])
+    covered = torch.stack([(m[i + 1:] > 0).any(0) for i in range(2)] + [torch.zeros_like(m[0], dtype=torch.bool)])
     m = torch.where(covered, 0.3 * m, m)
-    blurred = torch.cat([gaussian_blur(m[i:i + 1], s) for i, s in enumerate([2.0] + stds)])
-    support = F.interpolate(blurred, size=(h, w), mode="nearest") * torch.tensor([1.0] + strengths).view(-1, 1, 1, 1)
+    blurred = torch.cat([gaussian_blur(m[i:i + 1], s) for i, s in enumerate(stds)])
+    support = F.interpolate(blurred, size=(h, w), mode="nearest") * torch.tensor(strengths).view(-1, 1, 1, 1)
     assert torch.allclose(out.support, support, atol=1e-6)
     assert torch.equal(out.quantized, quantize(out.support, levels, "discrete"))

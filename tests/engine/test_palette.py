@@ -66,8 +66,10 @@ navy = dark blue"""
 
 def test_parse_prompts_negatives_and_comments():
     text = """
-# a comment line, and the next is a comment too
+# a comment line, and the next are comments too
 #todo: not hex, so a comment
+# red: a hash and a space always start a comment
+#
 
 #ff0000: a red apple | blurry, low quality
   blue = a sky: clear, with a = sign
@@ -90,12 +92,16 @@ green: grass |
     ("red: | only a negative", 1, ["empty prompt"]),
     ("no separator here", 1, ["'no separator here'", "no ':' or '='"]),
     ("red: a\nblue: b\n#f00: again", 3, ["'#f00: again'", "#ff0000", "line 1"]),
+    ("#gg0000: a sky", 1, ["'#gg0000: a sky'", "is not a colour", "a comment starts with '# '"]),
+    ("red: a\n#00ff0g = grass", 2, ["'#00ff0g = grass'", "is not a colour"]),
+    ("red: a\n#blu: sky", 2, ["'#blu: sky'", "is not a colour"]),
+    ("red: a\n" + "# x\n" * 30_000, 1, ["palette: has 120007 characters", "limit"]),
 ])
 def test_parse_errors_name_the_line(bad, line, words):
     with pytest.raises(ValueError) as e:
         parse_palette(bad)
     msg = str(e.value)
-    assert msg.startswith(f"palette line {line}: "), msg
+    assert msg.startswith(f"palette line {line}: ") or msg.startswith("palette: "), msg
     for w in words:
         assert w in msg, msg
 
@@ -154,7 +160,8 @@ def test_nearest_colour_wins():
 
 def test_anti_aliased_edge_splits_at_midpoint():
     t = torch.tensor([0.0] * 12 + [0.125, 0.375, 0.625, 0.875] + [1.0] * 12)  # a 4-pixel anti-aliased edge
-    img = ((1 - t)[:, None] * torch.tensor([1.0, 0, 0]) + t[:, None] * torch.tensor([0, 0, 1.0]))[None].expand(3, -1, -1)
+    img = ((1 - t)[:, None] * torch.tensor([1.0, 0, 0]) + t[:, None] * torch.tensor([0, 0, 1.0]))[None]
+    img = img.expand(3, -1, -1)
     m = match_palette(img, [RED, BLUE])
     assert_partition(m, 2, 3, 28)
     assert not m.unassigned.any()
@@ -165,7 +172,8 @@ def test_anti_aliased_edge_splits_at_midpoint():
 
 def test_full_width_gradient_all_assigned_with_wide_blend_radius():
     t = torch.linspace(0, 1, 64)
-    img = ((1 - t)[:, None] * torch.tensor([1.0, 0, 0]) + t[:, None] * torch.tensor([0, 0, 1.0]))[None].expand(2, -1, -1)
+    img = ((1 - t)[:, None] * torch.tensor([1.0, 0, 0]) + t[:, None] * torch.tensor([0, 0, 1.0]))[None]
+    img = img.expand(2, -1, -1)
     m = match_palette(img, [RED, BLUE], blend_radius=64)
     assert not m.unassigned.any()
     assert m.masks[0, 0].tolist() == [1.0] * 32 + [0.0] * 32

@@ -7,7 +7,7 @@ from engine.prompts import lerp_prompt, match_tokens
 
 
 def test_prompt_strength_one_keeps_the_region_prompt():
-    g = torch.Generator().manual_seed(0)  # fixed inputs: unseeded, float rounding near 0 tripped allclose's rtol now and then
+    g = torch.Generator().manual_seed(0)  # fixed inputs: unseeded, rounding near 0 tripped allclose's rtol now and then
     region, bg = torch.randn(1, 77, 8, generator=g), torch.randn(1, 77, 8, generator=g)
     assert lerp_prompt(bg, region, 1.0) is region
     assert torch.allclose(lerp_prompt(bg, region, 0.0), bg)

@@ -100,7 +100,8 @@ def stream(model, regions, frames, **kw):
 def moving_stack(pack, frames):
     from semanticdraw.nodes.regions import Region, RegionStack
     left, box = masks()
-    return RegionStack(regions=(Region(cond(1), cond(2), torch.stack([torch.roll(box, 8 * i, 1) for i in range(frames)])),
+    moving = torch.stack([torch.roll(box, 8 * i, 1) for i in range(frames)])
+    return RegionStack(regions=(Region(cond(1), cond(2), moving),
                                 Region(cond(3), None, left)))
 
 
@@ -162,8 +163,75 @@ def test_masked_edit_ssim_on_decoded_images(pack):
     source = sample(pack, model, regions, {"samples": torch.zeros(1, 4, 32, 32)})
     mask = torch.zeros(1, 256, 256)
     mask[:, 80:176, 80:176] = 1
-    out = run_sdedit(model, regions, source, 3, 3, 0.8, 1.0, "lcm", "sgm_uniform", RegionalSettings(), "test", mask=mask)
+    out = run_sdedit(model, regions, source, 3, 3, 0.8, 1.0, "lcm", "sgm_uniform", RegionalSettings(), "test",
+                     mask=mask)
     with torch.no_grad():
         src_img, out_img = vae.decode(source["samples"]), vae.decode(out["samples"])
     assert float((src_img - out_img).abs().max()) > 0  # the masked area changed
     assert masked_mean(ssim_map(src_img, out_img)[0], (mask[0] == 0).float()) >= 0.95
+
+
+class TextClip:
+    """Encodes any text to a fixed random embedding, in CLIPTextEncode's output format; records the texts."""
+
+    def __init__(self):
+        self.texts = []
+
+    def tokenize(self, text):
+        return text
+
+    def encode_from_tokens_scheduled(self, text):
+        self.texts.append(text)
+        return cond(1000 + sum(map(ord, text)) % 1000)
+
+
+def test_stream_node_honours_the_background_image(pack):
+    """Scene rules (engine/scene.py) in the stream: uncovered pixels follow the VAE-encoded background image."""
+    import comfy.sd
+    from semanticdraw.nodes.regions import Region, RegionStack
+    from tools import tiny_models
+    model, _, vae, _ = comfy.sd.load_checkpoint_guess_config(str(tiny_models.checkpoint("sd15")), output_vae=True,
+                                                             output_clip=False)
+    left, _ = masks()
+    image = torch.rand(1, 256, 256, 3, generator=torch.Generator().manual_seed(5))
+    region = Region(cond(1), None, left, mask_blur_std=0.0)
+    with_image = RegionStack(regions=(region,), background_image=image, vae=vae)
+    frames = stream(model, with_image, 2)
+    encoded = vae.encode(image)
+    error = (frames[..., 17:] - encoded.expand_as(frames)[..., 17:]).abs().max()  # right half: no region
+    assert error <= 1e-5
+    assert not torch.allclose(frames[..., :15], encoded.expand_as(frames)[..., :15], atol=1e-2)
+    plain = stream(model, RegionStack(regions=(region,), vae=vae), 2)
+    assert (plain[..., 17:] - frames[..., 17:]).abs().max() > 20 * error  # without it: white (the tiny VAE maps
+    # every image to nearby latents, so the margin is relative)
+
+
+def test_prompt_strength_blends_toward_the_default_target_encoded_by_the_stack_clip(pack, sd15):
+    """Section 3 without a background prompt: `lerp(c_white, c_i, l)` and `lerp(u_empty, u_i, l)`, the targets
+    encoded by the Region Stack's clip; equal to giving the blended conditionings by hand with strength 1."""
+    from semanticdraw.nodes.regions import Region, RegionStack
+    left, box = masks()
+    clip = TextClip()
+    blended = RegionStack(regions=(Region(cond(1), cond(2), left), Region(cond(3), cond(4), box, prompt_strength=0.3)),
+                          clip=clip)
+    out = sample(pack, sd15, blended, {"samples": torch.zeros(1, 4, 32, 32)}, cfg=2.0)["samples"]
+    assert "simple white background image" in clip.texts and "" in clip.texts
+    target, target_neg = TextClip().encode_from_tokens_scheduled("simple white background image"), \
+        TextClip().encode_from_tokens_scheduled("")
+    pos = [[target[0][0] + 0.3 * (cond(3)[0][0] - target[0][0]), {}]]
+    neg = [[target_neg[0][0] + 0.3 * (cond(4)[0][0] - target_neg[0][0]), {}]]
+    by_hand = RegionStack(regions=(Region(cond(1), cond(2), left), Region(pos, neg, box)))
+    ref = sample(pack, sd15, by_hand, {"samples": torch.zeros(1, 4, 32, 32)}, cfg=2.0)["samples"]
+    assert torch.allclose(out, ref, atol=1e-5)
+    weak = RegionStack(regions=(Region(cond(1), cond(2), left), Region(cond(3), cond(4), box)))
+    unblended = sample(pack, sd15, weak, {"samples": torch.zeros(1, 4, 32, 32)}, cfg=2.0)["samples"]
+    assert (unblended - out).abs().max() > 1e-3
+
+
+def test_prompt_strength_without_any_target_is_refused(pack, sd15):
+    from semanticdraw.nodes.regions import NodeInputError
+    no_target = stack(pack, background=False)  # regions from conditioning, prompt_strength 0.9, no clip
+    with pytest.raises(NodeInputError, match=r"SemanticDraw Sampler: regions\[1\].prompt_strength: 0.9 blends"):
+        sample(pack, sd15, no_target, {"samples": torch.zeros(1, 4, 32, 32)})
+    with pytest.raises(NodeInputError, match=r"SemanticDraw Stream Sampler: regions\[1\].prompt_strength: 0.9"):
+        stream(sd15, no_target, 2)

@@ -1,0 +1,159 @@
+"""Live-session routes under /semanticdraw/live/ (aiohttp, on PromptServer.instance.routes); protocol in
+README "Paint live". Thin: every request is size-capped and validated here, then handed to the engine's LiveHub.
+
+All routes take and return JSON. `start` returns the session's unguessable token; every other route needs it
+(unknown session or wrong token: 404). No route reads or writes files or fetches URLs: paintings arrive in the
+body as base64 PNG and are decoded with a pixel cap.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import io as pyio
+import json
+import math
+
+from aiohttp import web
+
+from ..engine.errors import SemanticDrawInputError
+from ..engine.live import DEFAULT_TIMEOUT_S, MAX_BODY, LiveError, check_canvas_size, check_prompt, parse_brushes
+from .canvas import decode_rgba
+from .canvas_live import HUB
+from .regions import NodeInputError
+
+PREFIX = "/semanticdraw/live"
+EDIT_FIELDS = {"brushes", "background_prompt", "painting"}
+
+
+async def read_json(request: web.Request) -> dict:
+    """The body as a JSON object, refusing more than MAX_BODY bytes before reading them all."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise LiveError(413, f"request body of {request.content_length} bytes exceeds the limit of {MAX_BODY}")
+    body = bytearray()
+    while chunk := await request.content.read(1 << 16):
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise LiveError(413, f"request body exceeds the limit of {MAX_BODY} bytes")
+    try:
+        data = json.loads(body or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise LiveError(400, f"body is not valid JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise LiveError(400, f"body must be a JSON object, got {type(data).__name__}")
+    return data
+
+
+def decode_painting(value, width: int, height: int):
+    """A base64 PNG (optionally a data: URL) -> `[H, W, 4]` tensor; must have the session's canvas size."""
+    if not isinstance(value, str):
+        raise LiveError(400, "painting must be a base64 PNG string (a data: URL works)")
+    try:
+        raw = base64.b64decode(value.split(",", 1)[1] if value.startswith("data:") else value, validate=True)
+    except (binascii.Error, ValueError, IndexError):
+        raise LiveError(400, "painting is not valid base64") from None
+    try:
+        image = decode_rgba(pyio.BytesIO(raw), "painting")
+    except NodeInputError as e:
+        raise LiveError(400, str(e)) from None
+    if tuple(image.shape[:2]) != (height, width):
+        raise LiveError(400, f"painting is {image.shape[1]}x{image.shape[0]} but the live canvas is {width}x{height}; "
+                             "stop Live to change the canvas size")
+    return image
+
+
+def parse_edit(data: dict, width: int, height: int) -> dict:
+    """The validated edit of an update body: brushes, background_prompt and/or painting."""
+    unknown = set(data) - EDIT_FIELDS - {"session", "token"}
+    if unknown:
+        raise LiveError(400, f"unknown fields {sorted(unknown)}; an update takes {sorted(EDIT_FIELDS)}")
+    edit = {}
+    if "brushes" in data:
+        edit["brushes"] = parse_brushes(data["brushes"])
+    if "background_prompt" in data:
+        edit["background_prompt"] = check_prompt(data["background_prompt"], "background_prompt")
+    if "painting" in data:
+        edit["painting"] = decode_painting(data["painting"], width, height)
+    return edit
+
+
+async def start(request: web.Request) -> web.Response:
+    data = await read_json(request)
+    client_id, node_id = data.get("client_id"), data.get("node_id")
+    if not isinstance(client_id, str) or not client_id or len(client_id) > 256:
+        raise LiveError(400, "client_id must be the websocket's client id (a non-empty string)")
+    if not isinstance(node_id, (str, int)) or isinstance(node_id, bool) or len(str(node_id)) > 64:
+        raise LiveError(400, "node_id must be the canvas node's id")
+    timeout = data.get("timeout_s", DEFAULT_TIMEOUT_S)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) \
+            or not 1 <= timeout <= 600:
+        raise LiveError(400, f"timeout_s must be a number of seconds in [1, 600], got {timeout!r}")
+    width, height = data.get("width"), data.get("height")
+    check_canvas_size(width, height)
+    session = HUB.start(client_id, str(node_id), width, height, float(timeout))
+    return web.json_response({"session": session.id, "token": session.token, "status": session.status()})
+
+
+async def update(request: web.Request) -> web.Response:
+    data = await read_json(request)
+    session = HUB.get(data.get("session"), data.get("token"))
+    session.update(parse_edit(data, session.width, session.height))
+    return web.json_response(session.status())
+
+
+async def frame(request: web.Request) -> web.Response:
+    """Ask for the next frame (the client is ready for one); also the keep-alive."""
+    data = await read_json(request)
+    session = HUB.get(data.get("session"), data.get("token"))
+    session.request_frame()
+    return web.json_response(session.status())
+
+
+async def read(request: web.Request) -> web.Response:
+    """The last frame sent (base64 PNG, its index; null before the first) and a request for the next one."""
+    data = await read_json(request)
+    session = HUB.get(data.get("session"), data.get("token"))
+    image, index = session.latest_frame, session.latest_index
+    if session.state != "ended":
+        session.request_frame()
+    png = None
+    if image is not None:
+        buf = pyio.BytesIO()
+        image.save(buf, format="PNG", compress_level=1)
+        png = base64.b64encode(buf.getvalue()).decode()
+    return web.json_response({"index": index, "image": png, "status": session.status()})
+
+
+async def stop(request: web.Request) -> web.Response:
+    data = await read_json(request)
+    session = HUB.get(data.get("session"), data.get("token"))
+    session.stop()
+    return web.json_response(session.status())
+
+
+async def status(request: web.Request) -> web.Response:
+    data = await read_json(request)
+    return web.json_response(HUB.get(data.get("session"), data.get("token")).status())
+
+
+HANDLERS = {"start": start, "update": update, "frame": frame, "read": read, "stop": stop, "status": status}
+
+
+async def dispatch(request: web.Request) -> web.Response:
+    """One entry for every live route: errors become 4xx JSON `{"error": message}`."""
+    handler = HANDLERS.get(request.match_info["action"])
+    if handler is None:
+        return web.json_response({"error": f"unknown live action; use one of {sorted(HANDLERS)}"}, status=404)
+    try:
+        return await handler(request)
+    except LiveError as e:
+        return web.json_response({"error": e.message}, status=e.status)
+    except SemanticDrawInputError as e:
+        return web.json_response({"error": str(e)}, status=400)
+
+
+def register_with_server() -> None:
+    """Add the routes to the running server (none when the host is imported without one, as in tests)."""
+    from server import PromptServer
+    server = getattr(PromptServer, "instance", None)
+    if server is not None:
+        server.routes.post(PREFIX + "/{action}")(dispatch)

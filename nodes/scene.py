@@ -1,0 +1,128 @@
+"""Host side of the scene rules of `engine/scene.py`: ComfyUI conditionings, text targets, white and
+background latents. Shared by the still sampler/guider, the stream node and the edit nodes."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+import comfy.utils
+
+from ..engine import scene
+from ..engine.prompts import lerp_prompt
+from .host import REGION_KEY
+from .regions import NodeInputError, RegionStack, check_channels
+
+
+def zero_conditioning(cond: list) -> list:
+    """A missing negative: the zeroed positive, as ConditioningZeroOut makes it."""
+    return [[torch.zeros_like(t), {k: torch.zeros_like(v) if k == "pooled_output" and v is not None else v
+                                   for k, v in d.items()}] for t, d in cond]
+
+
+def encode_text(clip, text: str) -> list:
+    """CONDITIONING of `text`, as CLIPTextEncode makes it."""
+    return clip.encode_from_tokens_scheduled(clip.tokenize(text))
+
+
+def lerp_conditioning(target: list, cond: list, strength: float) -> list:
+    """`cond` with its embeddings (and pooled output) lerped toward the first entry of `target` (section 3)."""
+    t0, d0 = target[0]
+    out = []
+    for t, d in cond:
+        d = dict(d)
+        if d.get("pooled_output") is not None and d0.get("pooled_output") is not None:
+            d["pooled_output"] = torch.lerp(d0["pooled_output"].to(d["pooled_output"]), d["pooled_output"], strength)
+        out.append([lerp_prompt(t0, t, strength), d])
+    return out
+
+
+def tag_region(cond: list, region: int) -> list:
+    """Copy of `cond` whose entries carry their region number (the guider groups by it)."""
+    return [[t, {**d, REGION_KEY: region}] for t, d in cond]
+
+
+def text_encoder(stack: RegionStack):
+    """The CLIP that encodes the scene's default targets: the stack's, else the first region's."""
+    if stack.clip is not None:
+        return stack.clip
+    return next((r.clip for r in stack.regions if r.clip is not None), None)
+
+
+def resolve(target, clip, cache: dict):
+    """A `scene.Text` target encoded with `clip` (once per text), any other target as it is."""
+    if not isinstance(target, scene.Text):
+        return target
+    if target.text not in cache:
+        cache[target.text] = encode_text(clip, target.text)
+    return cache[target.text]
+
+
+def has_background_latent(stack: RegionStack) -> bool:
+    return stack.background_image is not None or stack.background_latent is not None
+
+
+def region_conditionings(stack: RegionStack) -> tuple[list[list], list[list], str]:
+    """Per-region positive/negative CONDITIONING after the scene rules, tagged with their region number, and
+    the background kind. A missing negative is the zeroed positive; raises `SemanticDrawInputError`
+    when `prompt_strength < 1` has no target."""
+    bg_pos, bg_neg = stack.background_positive, stack.background_negative
+    if bg_pos is not None and bg_neg is None:
+        bg_neg = zero_conditioning(bg_pos)
+    strengths = [r.prompt_strength for r in stack.regions]
+    clip = text_encoder(stack)
+    scene.check_strengths(strengths, bg_pos is not None or clip is not None)
+    latent = has_background_latent(stack)
+    kind = scene.background_kind(bg_pos is not None, latent)
+    cache: dict = {}
+    target = scene.strength_target(bg_pos, bg_neg, latent)
+    if scene.needs_target(strengths):
+        target = tuple(resolve(t, clip, cache) for t in target)
+    regions = [(r.positive, r.negative if r.negative is not None else zero_conditioning(r.positive),
+                r.prompt_strength) for r in stack.regions]
+    positives, negatives = scene.region_prompts(regions, kind, bg_pos, bg_neg, target, lerp_conditioning)
+    return ([tag_region(c, i) for i, c in enumerate(positives)], [tag_region(c, i) for i, c in enumerate(negatives)],
+            kind)
+
+
+def approximate_white(latent_format, channels: int) -> torch.Tensor:
+    """Model-space latent whose preview colour is white: least squares through the preview factors."""
+    factors = getattr(latent_format, "latent_rgb_factors", None)
+    if factors is None or len(factors) != channels:
+        return torch.zeros(1, channels, 1, 1)
+    f = torch.tensor(factors, dtype=torch.float32)  # [C, 3]
+    bias = torch.tensor(getattr(latent_format, "latent_rgb_factors_bias", None) or [0.0, 0.0, 0.0])
+    return (torch.linalg.pinv(f.T) @ (1 - bias)).view(1, channels, 1, 1)
+
+
+def white_latent(vae, latent_format, channels: int, size: tuple[int, int],
+                 latent_size: tuple[int, int]) -> torch.Tensor:
+    """Model-space latent of an all-white image: VAE-encoded when a VAE is given, else estimated."""
+    if vae is not None:
+        return latent_format.process_in(vae.encode(torch.ones(1, *size, 3)))
+    return approximate_white(latent_format, channels).expand(1, -1, *latent_size)
+
+
+def encode_pixels(vae, image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """VAE-encode an IMAGE resized (centre crop) to `size`; returns raw latents."""
+    if tuple(image.shape[1:3]) != tuple(size):
+        image = comfy.utils.common_upscale(image.movedim(-1, 1), size[1], size[0], "bilinear", "center").movedim(1, -1)
+    return vae.encode(image[..., :3])
+
+
+def background_latent(stack: RegionStack, latent_format, size: tuple[int, int], latent_size: tuple[int, int],
+                      node: str) -> Optional[torch.Tensor]:
+    """The model-space latent of the stack's background latent or image (section 4), or None."""
+    h, w = latent_size
+    if stack.background_latent is not None:
+        raw = stack.background_latent
+        check_channels(node, "background_latent", raw, latent_format.latent_channels)
+        if tuple(raw.shape[-2:]) != (h, w):
+            raise NodeInputError(f"{node}: background_latent is {raw.shape[-1]}x{raw.shape[-2]} but the "
+                                 f"canvas latent is {w}x{h}; use a latent of the canvas size")
+        return latent_format.process_in(raw[:1])
+    if stack.background_image is not None:
+        if stack.vae is None:
+            raise NodeInputError(f"{node}: background_image needs a vae input on SemanticDraw Region Stack")
+        return latent_format.process_in(encode_pixels(stack.vae, stack.background_image[:1], size))
+    return None

@@ -1,0 +1,156 @@
+"""The canvas node through /prompt with no browser, and the live routes' validation, on the real server."""
+import base64
+import io
+import json
+import os
+import uuid
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from live_support import BRUSHES, SIZE, canvas_prompt, painting, raw_post
+from tools.comfy_host import ComfyError
+from tools.live_client import LiveClient, LiveClientError, png_base64
+
+LIVE = "/semanticdraw/live"
+
+
+def saved_outputs(prompt: dict) -> dict:
+    """Save the palette map and the masks (as images) of canvas node "2" as output PNGs."""
+    return prompt | {"5": {"class_type": "SaveImage", "inputs": {"images": ["2", 1], "filename_prefix": "canvas_map"}},
+                     "6": {"class_type": "MaskToImage", "inputs": {"mask": ["2", 2]}},
+                     "7": {"class_type": "SaveImage",
+                           "inputs": {"images": ["6", 0], "filename_prefix": "canvas_masks"}}}
+
+
+def healthy(server) -> None:
+    assert server.get("/system_stats")["system"]
+    queue = server.get("/queue")
+    assert not queue["queue_running"] and not queue["queue_pending"]
+
+
+def test_prompt_without_browser_reads_the_painting_and_outputs_masks_and_palette_map(comfy_server):
+    im = painting(((4, 4, 27, 27), "#ff0000"), ((32, 32, 59, 59), "#0000ff"), ((20, 20, 40, 40), "#ff0000"))
+    name = f"canvas_{uuid.uuid4().hex[:8]}.png"
+    im.save(comfy_server.base / "input" / name)
+    entry = comfy_server.run(saved_outputs(canvas_prompt(name)))
+    files = sorted(comfy_server.images(entry))
+    palette = np.asarray(Image.open(next(f for f in files if f.name.startswith("canvas_map"))).convert("RGB"))
+    rgba = np.asarray(im, dtype=np.float64) / 255  # independent: alpha-composite over white
+    expected = np.round((rgba[..., :3] * rgba[..., 3:] + (1 - rgba[..., 3:])) * 255)
+    assert np.abs(palette.astype(np.float64) - expected).max() <= 1
+    masks = [np.asarray(Image.open(f).convert("L")) > 127 for f in files if f.name.startswith("canvas_masks")]
+    red, blue = np.zeros((SIZE, SIZE), bool), np.zeros((SIZE, SIZE), bool)
+    red[4:28, 4:28] = red[20:41, 20:41] = True  # PIL boxes include both corners
+    blue[32:60, 32:60] = True
+    blue[20:41, 20:41] = False  # the later red stroke paints over blue
+    assert len(masks) == 2 and (masks[0] == red).all() and (masks[1] == blue).all()
+
+
+def test_fingerprint_hashes_the_painting_file(comfy_server):
+    name = f"canvas_{uuid.uuid4().hex[:8]}.png"
+    painting(((4, 4, 27, 27), "#ff0000")).save(comfy_server.base / "input" / name)
+    prompt = saved_outputs(canvas_prompt(name))
+    comfy_server.run(prompt)
+    cached = comfy_server.run(prompt)
+    assert any(m[0] == "execution_cached" and "2" in m[1]["nodes"] for m in cached["status"]["messages"])
+    painting(((4, 4, 40, 40), "#ff0000")).save(comfy_server.base / "input" / name)  # same name, new content
+    rerun = comfy_server.run(prompt)
+    assert not any(m[0] == "execution_cached" and "2" in m[1]["nodes"] for m in rerun["status"]["messages"])
+
+
+@pytest.mark.parametrize("name", ["../comfyui.log", "/etc/hostname", "link_out.png"])
+def test_painting_file_is_confined_to_the_input_folder(comfy_server, name):
+    link = comfy_server.base / "input" / "link_out.png"
+    if not link.exists():
+        os.symlink(comfy_server.base / "comfyui.log", link)
+    with pytest.raises(ComfyError, match="outside ComfyUI's input folder"):
+        comfy_server.run(canvas_prompt(name, seed=hash(name) % 1000))
+    healthy(comfy_server)
+
+
+def test_canvas_above_the_size_cap_is_refused_clearly(comfy_server):
+    prompt = canvas_prompt()
+    prompt["2"]["inputs"]["width"] = 4096
+    with pytest.raises(ComfyError, match="4096.*2048|2048.*4096"):
+        comfy_server.run(prompt)
+
+
+def start(server, client_id="route-tests", node="2", **body):
+    status, out = raw_post(server.url + LIVE + "/start", json.dumps(
+        {"client_id": client_id, "node_id": node, "width": SIZE, "height": SIZE, **body}).encode())
+    assert status == 200, out
+    return out
+
+
+@pytest.mark.parametrize("body, message", [
+    (b"{not json", "not valid JSON"),
+    (b"[1, 2]", "JSON object"),
+    ({"brushes": [{"colour": f"#{i:06x}", "prompt": "p"} for i in range(65)]}, "limit is 64"),
+    ({"brushes": [{"colour": "#ff0000", "prompt": "x" * 4097}]}, "limit is 4096"),
+    ({"background_prompt": 3}, "must be text"),
+    ({"painting": "%%%"}, "base64"),
+    ({"painting": png_base64(painting(size=32))}, "32x32 but the live canvas is 64x64"),
+    ({"painting": base64.b64encode(b"not a png").decode()}, "not a readable image"),
+    ({"url": "http://example.com/x.png"}, "unknown fields"),
+])
+def test_bad_updates_get_a_clear_400_and_the_session_survives(comfy_server, body, message):
+    session = start(comfy_server)
+    auth = {"session": session["session"], "token": session["token"]}
+    data = json.dumps({**body, **auth}).encode() if isinstance(body, dict) else body
+    code, out = raw_post(comfy_server.url + LIVE + "/update", data)
+    assert code == 400 and message in out["error"], out
+    code, out = raw_post(comfy_server.url + LIVE + "/status", json.dumps(auth).encode())
+    assert code == 200 and out["state"] == "queued"
+    healthy(comfy_server)
+
+
+def test_oversized_body_and_huge_image_are_refused_before_decoding(comfy_server):
+    session = start(comfy_server)
+    code, out = raw_post(comfy_server.url + LIVE + "/update", b" " * (24 * 2**20 + 1))
+    assert code == 413 and "exceeds the limit" in out["error"]
+    buf = io.BytesIO()
+    Image.new("1", (4100, 4100)).save(buf, format="PNG")  # ~2 KB of PNG, 16.8 M pixels
+    code, out = raw_post(comfy_server.url + LIVE + "/update", json.dumps(
+        {"session": session["session"], "token": session["token"],
+         "painting": base64.b64encode(buf.getvalue()).decode()}).encode())
+    assert code == 400 and "the limit is 4194304 pixels" in out["error"], out
+    healthy(comfy_server)
+
+
+def test_unknown_or_foreign_sessions_get_404_json(comfy_server):
+    mine, theirs = start(comfy_server, "client-a"), start(comfy_server, "client-b")
+    for action in ("update", "frame", "read", "stop", "status"):
+        for body in ({"session": mine["session"], "token": theirs["token"]}, {"session": "nope", "token": "x"}, {}):
+            code, out = raw_post(comfy_server.url + LIVE + f"/{action}", json.dumps(body).encode())
+            assert code == 404 and "unknown live session" in out["error"], (action, body, out)
+    code, out = raw_post(comfy_server.url + LIVE + "/status", json.dumps(
+        {"session": mine["session"], "token": mine["token"]}).encode())
+    assert code == 200 and out["state"] == "queued"  # the foreign stop did not touch it
+    code, out = raw_post(comfy_server.url + LIVE + "/nothing", b"{}")
+    assert code == 404 and "unknown live action" in out["error"]
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"width": 4096}, "2048"), ({"width": 60}, "multiple of 8"), ({"client_id": ""}, "client_id"),
+    ({"timeout_s": 0}, "timeout_s"), ({"node_id": None}, "node_id")])
+def test_bad_starts_are_refused(comfy_server, body, message):
+    payload = {"client_id": "c", "node_id": "2", "width": SIZE, "height": SIZE, **body}
+    code, out = raw_post(comfy_server.url + LIVE + "/start", json.dumps(payload).encode())
+    assert code == 400 and message in out["error"], out
+
+
+def test_live_prompt_without_a_session_fails_clearly(comfy_server):
+    with pytest.raises(ComfyError, match="no live session was started"):
+        comfy_server.run(canvas_prompt(live=True))
+    healthy(comfy_server)
+
+
+def test_client_raises_the_servers_message(comfy_server):
+    client = LiveClient(comfy_server.url)
+    client.start("2", SIZE, SIZE)
+    with pytest.raises(LiveClientError, match="already brush 0"):
+        client.update(brushes=[BRUSHES[0], BRUSHES[0]])
+    client.stop()
+    assert client.status()["state"] == "ended"
