@@ -52,7 +52,8 @@ class SemanticDrawPalette(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, clip, palette_image, palette, tolerance, mask_strength, mask_blur_std, prompt_strength) -> io.NodeOutput:
+    def execute(cls, clip, palette_image, palette, tolerance, mask_strength, mask_blur_std,
+                prompt_strength) -> io.NodeOutput:
         if clip is None:
             raise NodeInputError(f"{NODE}: clip is missing; the checkpoint has no text encoder")
         check_finite(NODE, palette_image=palette_image, tolerance=tolerance, mask_strength=mask_strength,

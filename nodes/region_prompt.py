@@ -10,9 +10,11 @@ def mask_inputs() -> list[io.Input]:
     """Widgets every region carries (ALGORITHM.md section 1, defaults of section 9)."""
     return [
         io.Float.Input("mask_strength", default=1.0, min=0.0, max=1.0, step=0.01,
-                       tooltip="Scales the mask before quantization; below ~0.96 the region may appear late or not at all."),
+                       tooltip="Scales the mask before quantization; below ~0.96 the region may appear late or not "
+                               "at all."),
         io.Float.Input("mask_blur_std", default=1.0, min=0.0, max=64.0, step=0.5,
-                       tooltip="Gaussian blur std of the mask in image pixels; blurred borders are decided late and blend smoothly."),
+                       tooltip="Gaussian blur std of the mask in image pixels; blurred borders are decided late and "
+                               "blend smoothly."),
         io.Float.Input("prompt_strength", default=1.0, min=0.0, max=1.0, step=0.01,
                        tooltip="Blends this prompt (and its negative) towards the background prompt, or without one "
                                "'simple white background image': 1 keeps it as written."),
@@ -31,7 +33,8 @@ class SemanticDrawRegion(io.ComfyNode):
             node_id="SemanticDrawRegion",
             display_name="SemanticDraw Region (Text)",
             category="SemanticDraw",
-            description="Encodes a prompt for one painted region. Connect regions to a Region Stack, or directly to a sampler.",
+            description="Encodes a prompt for one painted region. Connect regions to a Region Stack, or directly to "
+                        "a sampler.",
             inputs=[
                 io.Clip.Input("clip", tooltip="Text encoder of the model (LoRA-patched CLIP works)."),
                 io.String.Input("text", multiline=True, dynamic_prompts=True, tooltip="What this region shows."),
@@ -45,7 +48,8 @@ class SemanticDrawRegion(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, clip, text, mask, mask_strength, mask_blur_std, prompt_strength, negative_text="") -> io.NodeOutput:
+    def execute(cls, clip, text, mask, mask_strength, mask_blur_std, prompt_strength,
+                negative_text="") -> io.NodeOutput:
         if clip is None:
             raise NodeInputError("SemanticDraw Region (Text): clip is missing; the checkpoint has no text encoder")
         check_finite("SemanticDraw Region (Text)", mask=mask, mask_strength=mask_strength, mask_blur_std=mask_blur_std,
@@ -63,7 +67,8 @@ class SemanticDrawRegionFromConditioning(io.ComfyNode):
             node_id="SemanticDrawRegionFromConditioning",
             display_name="SemanticDraw Region (Conditioning)",
             category="SemanticDraw",
-            description="Makes a region from any CONDITIONING (model-specific text encoders, ControlNet-applied conditioning, ...).",
+            description="Makes a region from any CONDITIONING (model-specific text encoders, ControlNet-applied "
+                        "conditioning, ...).",
             inputs=[
                 io.Conditioning.Input("positive", tooltip="What this region shows, from any text-encode node."),
                 io.Mask.Input("mask", tooltip="Where the region is; any size with the canvas' aspect ratio."),

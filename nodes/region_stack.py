@@ -26,7 +26,8 @@ class SemanticDrawRegionStack(io.ComfyNode):
                   for i in range(2, MAX_STACK_INPUTS + 1)],
                 io.Conditioning.Input("background_prompt", optional=True,
                                       tooltip="Background prompt; also the target of each region's prompt_strength."),
-                io.Conditioning.Input("background_negative", optional=True, tooltip="Negative of the background prompt (cfg > 1)."),
+                io.Conditioning.Input("background_negative", optional=True,
+                                      tooltip="Negative of the background prompt (cfg > 1)."),
                 io.Image.Input("background_image", optional=True,
                                tooltip="Uncovered pixels follow this image; resized (centre crop) to the canvas."),
                 io.Latent.Input("background_latent", optional=True,
@@ -58,7 +59,8 @@ class SemanticDrawRegionStack(io.ComfyNode):
             background_positive=background_prompt if background_prompt is not None else first.background_positive,
             background_negative=background_negative if background_negative is not None else first.background_negative,
             background_image=background_image if background_image is not None else first.background_image,
-            background_latent=background_latent["samples"] if background_latent is not None else first.background_latent,
+            background_latent=(background_latent["samples"] if background_latent is not None
+                               else first.background_latent),
             vae=vae if vae is not None else first.vae, clip=clip if clip is not None else first.clip)
         background = stack.background_image[0] if stack.background_image is not None else None
         layout = draw_layout([r.mask for r in stack.regions], background)

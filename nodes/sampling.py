@@ -22,7 +22,8 @@ def settings_inputs() -> list[io.Input]:
         io.Float.Input("bootstrap_mix_steps", default=d.bootstrap_mix_steps, min=0.0, max=100.0, step=0.1,
                        tooltip="Steps over which the bootstrap background fades from white to the background."),
         io.Float.Input("leak_sensitivity", default=d.leak_sensitivity, min=0.0, max=10.0, step=0.01,
-                       tooltip="During bootstrapping, down-weights predictions that still look like the background (0 = off)."),
+                       tooltip="During bootstrapping, down-weights predictions that still look like the background "
+                               "(0 = off)."),
         io.Combo.Input("mask_type", options=list(MASK_TYPES), default=d.mask_type,
                        tooltip="How masks are quantized per step: discrete grows blurred masks as noise falls."),
         io.Float.Input("cover_alpha", default=d.cover_alpha, min=0.0, max=1.0, step=0.01,
@@ -80,20 +81,26 @@ class SemanticDrawSampler(io.ComfyNode):
             node_id="SemanticDrawSampler",
             display_name="SemanticDraw Sampler",
             category="SemanticDraw",
-            description="Region-based sampling with SemanticDraw: pre-averaged regional predictions, quantized masks and "
+            description="Region-based sampling with SemanticDraw: pre-averaged regional predictions, quantized masks "
+                        "and "
                         "bootstrapping, stable with few-step samplers (LCM, Lightning, Hyper-SD, Turbo, flow models). "
                         "One batched model call per step for all regions; large canvases are tiled.",
             inputs=[
-                io.Model.Input("model", tooltip="Any model ComfyUI loads: SD1.x/2.x, SDXL, SD3, Flux, ... with LoRAs and patches."),
+                io.Model.Input("model",
+                               tooltip="Any model ComfyUI loads: SD1.x/2.x, SDXL, SD3, Flux, ... with LoRAs and "
+                                       "patches."),
                 Regions.Input("regions", tooltip="A region, a Region Stack or a Semantic Palette."),
                 io.Latent.Input("latent_image", tooltip="The canvas: its size is the output size."),
                 io.Int.Input("seed", default=0, min=0, max=0xffffffffffffffff, control_after_generate=True,
                              tooltip="Noise seed (bootstrapping noise uses seed + 1)."),
-                io.Int.Input("steps", default=5, min=1, max=10000, tooltip="4-8 for LCM, Lightning, Hyper-SD, Turbo and flow models."),
+                io.Int.Input("steps", default=5, min=1, max=10000,
+                             tooltip="4-8 for LCM, Lightning, Hyper-SD, Turbo and flow models."),
                 io.Float.Input("cfg", default=1.0, min=0.0, max=100.0, step=0.1, round=0.01,
-                               tooltip="Per-region classifier-free guidance; 1 skips the negative pass (few-step models)."),
+                               tooltip="Per-region classifier-free guidance; 1 skips the negative pass (few-step "
+                                       "models)."),
                 io.Combo.Input("sampler_name", options=comfy.samplers.SAMPLER_NAMES, default="lcm",
-                               tooltip="Any ComfyUI sampler; it steps the pre-averaged prediction with one shared noise."),
+                               tooltip="Any ComfyUI sampler; it steps the pre-averaged prediction with one shared "
+                                       "noise."),
                 io.Combo.Input("scheduler", options=comfy.samplers.SCHEDULER_NAMES, default="sgm_uniform",
                                tooltip="sgm_uniform for LCM/Lightning (trailing spacing), simple for flow models."),
                 io.Float.Input("denoise", default=1.0, min=0.0, max=1.0, step=0.01,
@@ -124,7 +131,9 @@ class SemanticDrawGuiderNode(io.ComfyNode):
             display_name="SemanticDraw Guider",
             category="SemanticDraw",
             description="GUIDER for SamplerCustomAdvanced: SemanticDraw regions with any SAMPLER, SIGMAS and NOISE.",
-            inputs=[io.Model.Input("model", tooltip="Any model ComfyUI loads: SD1.x/2.x, SDXL, SD3, Flux, ... with LoRAs and patches."),
+            inputs=[io.Model.Input("model",
+                                   tooltip="Any model ComfyUI loads: SD1.x/2.x, SDXL, SD3, Flux, ... with LoRAs and "
+                                           "patches."),
                     Regions.Input("regions", tooltip="A region, a Region Stack or a Semantic Palette."),
                     io.Float.Input("cfg", default=1.0, min=0.0, max=100.0, step=0.1, round=0.01,
                                    tooltip="Per-region classifier-free guidance; 1 skips the negative pass."),

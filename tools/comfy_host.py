@@ -129,6 +129,16 @@ class ComfyServer:
             time.sleep(0.25)
         raise ComfyError(f"prompt {prompt_id} did not finish within {timeout} s")
 
+    def wait_idle(self, timeout: float = 60) -> None:
+        """Wait until nothing is running or pending (condition polled; ComfyError after `timeout`)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            queue = self.get("/queue")
+            if not queue["queue_running"] and not queue["queue_pending"]:
+                return
+            time.sleep(0.05)
+        raise ComfyError(f"the server is still busy after {timeout} s: {self.get('/queue')}")
+
     def images(self, entry: dict) -> list[Path]:
         return [self.base / "output" / img.get("subfolder", "") / img["filename"]
                 for out in entry.get("outputs", {}).values() for img in out.get("images", [])
@@ -146,7 +156,8 @@ def _widget_names(info: dict) -> list[tuple[str, bool]]:
         for name in order.get(section, []):
             spec = info["input"][section][name]
             kind, opts = spec[0], (spec[1] if len(spec) > 1 else {})
-            if (isinstance(kind, list) or kind in ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")) and not opts.get("forceInput"):
+            is_widget = isinstance(kind, list) or kind in ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
+            if is_widget and not opts.get("forceInput"):
                 out.append((name, bool(opts.get("control_after_generate")) or name in ("seed", "noise_seed")))
     return out
 
