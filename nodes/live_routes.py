@@ -93,25 +93,28 @@ async def start(request: web.Request) -> web.Response:
     return web.json_response({"session": session.id, "token": session.token, "status": session.status()})
 
 
-async def update(request: web.Request) -> web.Response:
+async def owned_session(request: web.Request):
+    """The request's JSON body and the session its `session` + `token` name (4xx JSON for any other)."""
     data = await read_json(request)
-    session = HUB.get(data.get("session"), data.get("token"))
+    return data, HUB.get(data.get("session"), data.get("token"))
+
+
+async def update(request: web.Request) -> web.Response:
+    data, session = await owned_session(request)
     session.update(parse_edit(data, session.width, session.height))
     return web.json_response(session.status())
 
 
 async def frame(request: web.Request) -> web.Response:
     """Ask for the next frame (the client is ready for one); also the keep-alive."""
-    data = await read_json(request)
-    session = HUB.get(data.get("session"), data.get("token"))
+    _, session = await owned_session(request)
     session.request_frame()
     return web.json_response(session.status())
 
 
 async def read(request: web.Request) -> web.Response:
     """The last frame sent (base64 PNG, its index; null before the first) and a request for the next one."""
-    data = await read_json(request)
-    session = HUB.get(data.get("session"), data.get("token"))
+    _, session = await owned_session(request)
     image, index = session.latest_frame, session.latest_index
     if session.state != "ended":
         session.request_frame()
@@ -124,15 +127,14 @@ async def read(request: web.Request) -> web.Response:
 
 
 async def stop(request: web.Request) -> web.Response:
-    data = await read_json(request)
-    session = HUB.get(data.get("session"), data.get("token"))
+    _, session = await owned_session(request)
     session.stop()
     return web.json_response(session.status())
 
 
 async def status(request: web.Request) -> web.Response:
-    data = await read_json(request)
-    return web.json_response(HUB.get(data.get("session"), data.get("token")).status())
+    _, session = await owned_session(request)
+    return web.json_response(session.status())
 
 
 HANDLERS = {"start": start, "update": update, "frame": frame, "read": read, "stop": stop, "status": status}
