@@ -301,7 +301,7 @@ class Bench:
         import comfy.samplers
         from semanticdraw.engine import eps_space, regional_x0
         from semanticdraw.engine.sampling import sample
-        from semanticdraw.engine.stream import StreamConfig, StreamEngine, StreamRegion
+        from semanticdraw.engine.stream import StreamConfig, StreamEngine, StreamGuidance, StreamRegion
         conds = [self.cond(i) for i in range(p + 1)]
 
         def denoiser_for(keys):
@@ -314,7 +314,8 @@ class Bench:
                               white=torch.zeros(1, 4, h, h, device=self.device))
         stream.update(regions=[StreamRegion(i, masks[i]) for i in range(p)])
         stream.flush()
-        plan, denoise = stream.plan(), stream._guided(denoiser_for(stream.conditionings()), p + 1)
+        plan = stream.plan()
+        denoise = StreamGuidance(denoiser_for(stream.conditionings()), p + 1, stream.config, stream.space)
         full = torch.cat([sig, sig.new_zeros(1)])
         noise = torch.randn(1, 4, h, h, device=self.device)
 

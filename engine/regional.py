@@ -16,6 +16,8 @@ from .masks import ProcessedMasks
 from .views import View, get_views, view_weights
 
 Denoiser = Callable[..., torch.Tensor]  # (x [B, C, h, w], sigma [B], cond_index [B][, stock_noise [B]]) -> x0
+# A denoiser with `accepts_shifts = True` also gets `shifts=[B, 2]`, the (dy, dx) roll that bootstrap centring
+# (section 5.2) applied to each sample, so that it can evaluate conditioning tied to canvas positions un-rolled.
 
 
 def _per_sample(sigma: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -138,6 +140,7 @@ def regional_x0(x: torch.Tensor, sigma: torch.Tensor, step, plan: RegionalPlan, 
     `bootstrap_noise` noises the bootstrap background (5.1); it defaults to zeros.
     `stock_noise` `[S, C, h, w]`, when given, is cropped and rolled with each region sample and
     passed to `denoise` as a fourth argument (residual CFG of the stream, section 8.4).
+    A denoiser that `accepts_shifts` gets each sample's bootstrap roll as `shifts=[B, 2]` while bootstrapping.
     """
     S, C, h, w = x.shape
     sigma = torch.as_tensor(sigma, device=x.device, dtype=torch.float32).reshape(-1).expand(S)
@@ -159,7 +162,7 @@ def regional_x0(x: torch.Tensor, sigma: torch.Tensor, step, plan: RegionalPlan, 
         boot_ref = scale * boot_noisy  # the noised B_k as the reference holds it, for the leak distance (5.4)
         boot_view = boot.view(1, S, 1, 1, 1)
 
-    inputs, sigmas, conds, stocks, per_view = [], [], [], [], []
+    inputs, sigmas, conds, stocks, rolls, per_view = [], [], [], [], [], []
     for v, (y0, y1, x0, x1) in enumerate(plan.views):
         regions = plan.active[v].to(x.device)
         m = masks[regions][..., y0:y1, x0:x1]  # [a, S, 1, th, tw]
@@ -169,6 +172,7 @@ def regional_x0(x: torch.Tensor, sigma: torch.Tensor, step, plan: RegionalPlan, 
             mixed = (1 - m) * boot_noisy[None, :, :, y0:y1, x0:x1] + m * xin
             shifts = centering_shifts(m) * boot_view[..., 0, 0]  # only bootstrapped samples move
             xin = roll2d(torch.where(boot_view, mixed, xin), shifts)
+            rolls.append(shifts.reshape(-1, 2))
         inputs.append(xin.reshape(-1, C, y1 - y0, x1 - x0))
         if stock_noise is not None:
             st = stock_noise.to(x)[None, :, :, y0:y1, x0:x1].expand(len(regions), -1, -1, -1, -1)
@@ -177,7 +181,8 @@ def regional_x0(x: torch.Tensor, sigma: torch.Tensor, step, plan: RegionalPlan, 
         conds.append(regions.repeat_interleave(S))
         per_view.append((m, shifts))
     args = (torch.cat(inputs), torch.cat(sigmas), torch.cat(conds)) + ((torch.cat(stocks),) if stocks else ())
-    out = denoise(*args).to(x)
+    out = denoise(*args, **({"shifts": torch.cat(rolls)} if rolls and getattr(denoise, "accepts_shifts", False)
+                            else {})).to(x)
 
     num = torch.zeros_like(x)
     den = x.new_zeros(S, 1, h, w)

@@ -92,6 +92,40 @@ class _Scene:
     background_latent: Optional[torch.Tensor] = None
 
 
+class StreamGuidance:
+    """CFG of one stream call (section 8.4) around a denoiser over positives then negatives (`num_conds` each):
+    `none` evaluates positives only, `full` also every sample's negative, `self` takes the stored per-slot noise as
+    the uncond noise, and `initialize` does so except in the first slot, where it evaluates the negative."""
+
+    def __init__(self, raw: Denoiser, num_conds: int, config: StreamConfig, space: NoiseSpace):
+        self.raw, self.num_conds, self.config, self.space = raw, num_conds, config, space
+        self.accepts_shifts = getattr(raw, "accepts_shifts", False)
+
+    def __call__(self, x: torch.Tensor, s: torch.Tensor, c: torch.Tensor, stock: Optional[torch.Tensor] = None,
+                 shifts: Optional[torch.Tensor] = None) -> torch.Tensor:
+        cfg, n = self.config, x.shape[0]
+        if cfg.cfg_type == "full":
+            negs = torch.arange(n, device=s.device)
+        elif cfg.cfg_type == "initialize":
+            negs = torch.nonzero(s >= float(cfg.sigmas[0]) * (1 - 1e-5)).flatten()
+        else:
+            negs = s.new_zeros(0, dtype=torch.long)
+        extra = {} if shifts is None else {"shifts": torch.cat([shifts, shifts[negs]])}
+        out = self.raw(torch.cat([x, x[negs]]), torch.cat([s, s[negs]]), torch.cat([c, c[negs] + self.num_conds]),
+                       **extra)
+        cond = out[:n]
+        if cfg.cfg_type == "none":
+            return cond
+        if cfg.cfg_type == "full":
+            uncond = out[n:]
+        else:
+            ones, zeros = torch.ones_like(x), torch.zeros_like(x)
+            a, b = self.space.add_noise(ones, zeros, s), self.space.add_noise(zeros, ones, s)  # x = a*x0 + b*n
+            uncond = torch.where(a > 1e-3, (x - b * cfg.delta * stock) / a.clamp_min(1e-3), cond)
+            uncond[negs] = out[n:]
+        return uncond + cfg.guidance * (cond - uncond)
+
+
 @dataclass
 class StreamEngine:
     """The stream session (section 8): scene, prompt and mask caches, stream state; `reset`, `update`, `step`,
@@ -220,28 +254,6 @@ class StreamEngine:
         return T * f * p + extra
 
     # -- one call ----------------------------------------------------------------------------
-    def _guided(self, raw: Denoiser, num_conds: int) -> Denoiser:
-        """Residual CFG (section 8.4): `self`/`initialize` take the stored per-slot noise as the uncond noise."""
-        cfg, sigma0 = self.config, float(self.config.sigmas[0])
-        if cfg.cfg_type == "none":
-            return lambda x, s, c, *stock: raw(x, s, c)
-        if cfg.cfg_type == "full":
-            def full(x, s, c, *stock):
-                cond, uncond = raw(torch.cat([x, x]), torch.cat([s, s]), torch.cat([c, c + num_conds])).chunk(2)
-                return uncond + cfg.guidance * (cond - uncond)
-            return full
-
-        def residual(x, s, c, stock):
-            first = (torch.nonzero(s >= sigma0 * (1 - 1e-5)).flatten() if cfg.cfg_type == "initialize"
-                     else s.new_zeros(0, dtype=torch.long))
-            out = raw(torch.cat([x, x[first]]), torch.cat([s, s[first]]), torch.cat([c, c[first] + num_conds]))
-            cond = out[:x.shape[0]]
-            ones, zeros = torch.ones_like(x), torch.zeros_like(x)
-            a, b = self.space.add_noise(ones, zeros, s), self.space.add_noise(zeros, ones, s)  # x = a*x0 + b*n
-            uncond = torch.where(a > 1e-3, (x - b * cfg.delta * stock) / a.clamp_min(1e-3), cond)
-            uncond[first] = out[x.shape[0]:]
-            return uncond + cfg.guidance * (cond - uncond)
-        return residual
 
     @torch.no_grad()
     def step(self, base_latent: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -263,7 +275,7 @@ class StreamEngine:
         steps = torch.arange(T, device=x.device).repeat_interleave(f)
         noise = self.init_noise.flatten(0, 1)
         residual = cfg.cfg_type in ("self", "initialize")
-        denoise = self._guided(self.denoiser_for(conds), len(conds) // 2)
+        denoise = StreamGuidance(self.denoiser_for(conds), len(conds) // 2, cfg, space)
         x0 = regional_x0(x, sig, steps, plan, denoise, space, bootstrap_noise=noise,
                          stock_noise=noise if residual else None).view_as(self.init_noise)
         if T > 1:

@@ -17,7 +17,6 @@ import comfy.patcher_extension
 import comfy.samplers
 
 from ..engine import get_views, make_plan, noise_levels, process_masks, regional_x0
-from ..engine.regional import centering_shifts
 from ..engine.scene import PROMPT, scene_masks
 from .checks import check_canvas_memory, interruptible
 from .host import (HostDenoiser, group_by_region, noise_space, positional_keys, process_region_conds, step_index,
@@ -130,11 +129,7 @@ class SemanticDrawGuider(comfy.samplers.CFGGuider):
         step = step_index(self.sigmas, timestep)
         positive = group_by_region(self.conds.get("positive"), self.num_regions)
         negative = group_by_region(self.conds.get("negative"), self.num_regions)
-        shifts = {}
-        if step < self.plan.bootstrap_steps:  # positional conditioning is evaluated where the user put it
-            shifts = {r: tuple(centering_shifts(self.plan.masks.quantized[r, step]).tolist())
-                      for r in range(self.num_regions) if positional_keys(positive[r] + negative[r])}
-        denoiser = HostDenoiser(self.inner_model, positive, negative, self.cfg, interruptible(model_options), shifts)
+        denoiser = HostDenoiser(self.inner_model, positive, negative, self.cfg, interruptible(model_options))
         return regional_x0(x, timestep, step, self.plan, denoiser, self.space, self.bootstrap_noise)
 
     def _plan(self, noise: torch.Tensor, sigmas: torch.Tensor, device):

@@ -69,21 +69,25 @@ class HostDenoiser:
     Each sample's prediction is what core's `_calc_cond_batch` + `cfg_function` compute for its region's
     cond lists alone (areas, masks and strengths as per-pixel multipliers, timestep ranges, default conds,
     hooks, ControlNet, GLIGEN, patches, `model_function_wrapper`, pre/post-cfg functions), while all
-    samples share model calls. `shifts[r]`, when given, is the `(dy, dx)` roll the engine applied to
-    region `r`'s inputs (bootstrap centring): such samples are evaluated un-rolled, at canvas coordinates,
-    so that positional conditioning lands where the user put it.
+    samples share model calls. `shifts [B, 2]`, when given, is the `(dy, dx)` roll that bootstrap centring
+    applied to each sample (engine `accepts_shifts`): samples of regions with positional conditioning are
+    evaluated un-rolled, at canvas coordinates, so that it lands where the user put it.
     """
+    accepts_shifts = True
 
-    def __init__(self, model, positive: list[list[dict]], negative: list[list[dict]], cfg: float, model_options: dict,
-                 shifts: dict[int, tuple[int, int]] | None = None):
+    def __init__(self, model, positive: list[list[dict]], negative: list[list[dict]], cfg: float, model_options: dict):
         self.model, self.positive, self.negative = model, positive, negative
-        self.cfg, self.model_options, self.shifts = cfg, model_options, shifts or {}
+        self.cfg, self.model_options = cfg, model_options
         self.use_uncond = not math.isclose(cfg, 1.0) or model_options.get("disable_cfg1_optimization", False)
+        self.positional = [bool(positional_keys(p + (negative[r] if r < len(negative) else [])))
+                           for r, p in enumerate(positive)]
 
-    def __call__(self, x: torch.Tensor, sigma: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, sigma: torch.Tensor, region: torch.Tensor,
+                 shifts: torch.Tensor | None = None) -> torch.Tensor:
         sigma = sigma.to(x)
         regions = region.tolist()
-        shifts = [self.shifts.get(r, (0, 0)) for r in regions]
+        shifts = [tuple(shifts[j].tolist()) if shifts is not None and self.positional[r] else (0, 0)
+                  for j, r in enumerate(regions)]
         x_in = torch.cat([x[j:j + 1].roll((-dy, -dx), (-2, -1)) if dy or dx else x[j:j + 1]
                           for j, (dy, dx) in enumerate(shifts)]) if any(map(any, shifts)) else x
         kinds = (0, 1) if self.use_uncond else (0,)

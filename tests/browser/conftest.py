@@ -5,8 +5,9 @@ import pytest
 from tools import browser as browser_tools
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium_browser():
+    """Closed when the browser tests end: Playwright's sync API keeps an event loop marked running in this thread."""
     if browser_tools.chromium_path() is None:
         pytest.skip("no chromium: apt-get install -y chromium (tools/setup_env.sh does it when run as root)")
     with browser_tools.browser_session() as browser:

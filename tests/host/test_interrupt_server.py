@@ -4,6 +4,7 @@ message long before the run's last step, a healthy server, and a rerun that equa
 byte. How many model calls may follow an interrupt (at most the one in flight) depends on when the HTTP request
 lands, so tests/host/test_interrupt.py counts it in-process, where the interrupt is synchronised with the call."""
 import asyncio
+import concurrent.futures
 import json
 import uuid
 
@@ -66,6 +67,12 @@ async def run_and_interrupt(server, api_prompt: dict) -> dict:
     return result
 
 
+def run_in_own_loop(coroutine) -> dict:
+    """asyncio.run on a fresh thread: the main thread may hold a loop marked running (Playwright's sync API)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, asyncio.wait_for(coroutine, 600)).result()
+
+
 def saved_latent(server, entry: dict) -> bytes:
     files = [f for out in entry["outputs"].values() for f in out.get("latents", [])]
     assert len(files) == 1
@@ -83,7 +90,7 @@ def test_interrupt_stops_at_the_next_model_call_and_rerun_is_identical(comfy_ser
     drop_caches(comfy_server)
     reference = saved_latent(comfy_server, comfy_server.run(prompt(kind)))
     drop_caches(comfy_server)
-    result = asyncio.run(asyncio.wait_for(run_and_interrupt(comfy_server, prompt(kind)), 600))
+    result = run_in_own_loop(run_and_interrupt(comfy_server, prompt(kind)))
     assert result["end"] == "execution_interrupted", result
     assert result["progress_before"] == 1 and result["progress_after"] < CALLS // 2, result
     comfy_server.wait_idle()  # the interrupted prompt leaves queue_running just after the message is sent

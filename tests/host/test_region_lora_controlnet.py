@@ -51,6 +51,21 @@ def run(model, left_positive, left_negative, steps, recorder=None, cfg=2.0, boot
                                        ).result[0]["samples"]
 
 
+def run_stream(model, left_positive, left_negative, recorder, bootstrap_steps):
+    """One stream call with one slot (T=1): the slot is bootstrapped when `bootstrap_steps` is 1."""
+    from semanticdraw.nodes.regions import Region, RegionStack
+    from semanticdraw.nodes.stream import SemanticDrawStreamSampler
+    left, right = halves()
+    stack = RegionStack(regions=(Region(left_positive, left_negative, left), Region(cond(3), cond(4), right)))
+    model = model.clone()
+    model.set_model_unet_function_wrapper(recorder)
+    return SemanticDrawStreamSampler.execute(
+        model, stack, {"samples": torch.zeros(1, 4, 32, 32)}, seed=7, frame_count=1, t_index_list="",
+        schedule_length=50, steps=1, scheduler="sgm_uniform", cfg_type="full", cfg=2.0, delta=1.0, frame_buffer=1,
+        bootstrap_steps=bootstrap_steps, bootstrap_mix_steps=1.0, leak_sensitivity=0.0, mask_type="continuous",
+        cover_alpha=0.3, include_warmup=False, max_batch=64).result[0]["samples"]
+
+
 def prompts():
     return {"left+": cond(1)[0][0], "left-": cond(2)[0][0], "right+": cond(3)[0][0], "right-": cond(4)[0][0]}
 
@@ -92,9 +107,11 @@ def test_controlnet_applies_to_its_region_only(sd15):
     assert_changes_only_left(run(sd15, positive, negative, steps=1), run(sd15, cond(1), cond(2), steps=1))
 
 
-def test_controlled_region_is_evaluated_where_its_hint_is_while_bootstrapping(sd15):
+@pytest.mark.parametrize("node", ["sampler", "stream"])
+def test_controlled_region_is_evaluated_where_its_hint_is_while_bootstrapping(sd15, node):
     """Bootstrapping centres a region's input; a region carrying positional conditioning (here a ControlNet hint in
-    canvas coordinates) is evaluated un-centred, so its step-0 input inside the region is the canvas itself."""
+    canvas coordinates) is evaluated un-centred, so its step-0 input inside the region is the canvas itself. The
+    stream's first slot is bootstrapped the same way."""
     import comfy.controlnet
     import nodes
     from tools.tiny_models import ensure_controlnet
@@ -104,8 +121,13 @@ def test_controlled_region_is_evaluated_where_its_hint_is_while_bootstrapping(sd
     first_inputs = []
     for bootstrap_steps in (0, 1):
         recorder = Recorder(sd15, prompts())
-        run(sd15, positive, negative, steps=1, recorder=recorder, bootstrap_steps=bootstrap_steps)
-        first_inputs.append(next(x for x, (_, _, has_control) in zip(recorder.inputs, recorder.calls) if has_control))
+        if node == "sampler":
+            run(sd15, positive, negative, steps=1, recorder=recorder, bootstrap_steps=bootstrap_steps)
+        else:
+            run_stream(sd15, positive, negative, recorder, bootstrap_steps)
+        controlled = [x for x, (_, _, has_control) in zip(recorder.inputs, recorder.calls) if has_control]
+        assert len(controlled) == 1 and controlled[0].shape[0] == 2  # the left region's cond and uncond
+        first_inputs.append(controlled[0])
     plain, bootstrapped = first_inputs
     assert torch.equal(bootstrapped[..., :14], plain[..., :14])  # inside the left region: the canvas, not rolled
     assert not torch.allclose(bootstrapped[..., 18:], plain[..., 18:])  # outside: the bootstrap background
