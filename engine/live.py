@@ -224,7 +224,8 @@ class LiveSession:
                        "ended": f"ended: {self.end_reason}"}[self.state]
             return {"session": self.id, "state": self.state, "message": message, "frames": s.frames,
                     "frames_sent": s.sent, "fps": round(s.fps, 2), "latency_ms": s.latency_ms,
-                    "latency_frames": s.latency_frames, "busy": s.busy, "prompts_encoded": s.prompts_encoded,
+                    "latency_frames": s.latency_frames, "busy": s.busy, "pending": bool(self._pending),
+                    "prompts_encoded": s.prompts_encoded,
                     "mask_updates": s.mask_updates, "width": self.width, "height": self.height}
 
     def _check_open(self) -> None:
@@ -245,10 +246,12 @@ class LiveSession:
         return self.clock() - self._activity > self.timeout_s
 
     def take_pending(self) -> tuple[dict, Optional[float]]:
-        """The pending edit (emptied) and when its first part arrived."""
+        """The pending edit (emptied) and when its first part arrived; taking one makes the session busy, so that a
+        status read never sees neither the edit pending nor its frames in progress."""
         with self._cond:
             edit, since = self._pending, self._pending_since
             self._pending, self._pending_since = {}, None
+            self.stats.busy = self.stats.busy or bool(edit)
             return edit, since
 
     def take_frame_request(self) -> bool:

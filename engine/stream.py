@@ -13,6 +13,7 @@ the last slot and moves every other slot one step on. Usable from plain Python:
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Optional, Sequence
 
@@ -25,6 +26,7 @@ from .regional import Denoiser, NoiseSpace, RegionalPlan, make_plan, noise_level
 from .scene import check_strengths
 
 CFG_TYPES = ("none", "full", "self", "initialize")
+RECENT_PROMPTS = 32  # encoded prompts kept beyond the current scene's, for edits that come back to them
 _KEEP = object()
 
 
@@ -147,7 +149,7 @@ class StreamEngine:
     encodes: int = field(default=0, init=False)
     mask_processings: int = field(default=0, init=False)
     _pending: dict = field(default_factory=dict, init=False)
-    _encoded: dict = field(default_factory=dict, init=False)
+    _encoded: OrderedDict = field(default_factory=OrderedDict, init=False)  # least recently used first
     _masks: dict = field(default_factory=dict, init=False)
     _plans: dict = field(default_factory=dict, init=False)
 
@@ -193,6 +195,7 @@ class StreamEngine:
         if key not in self._encoded:
             self._encoded[key] = self.encode(key)
             self.encodes += 1
+        self._encoded.move_to_end(key)
         return self._encoded[key]
 
     def kind(self) -> str:
@@ -212,7 +215,11 @@ class StreamEngine:
                                         self.kind(), sc.background_prompt, negative,
                                         (target, negative if target_negative is None else target_negative),
                                         lambda t, c, s: PromptKey(c, t, s))
-        return [self._cond(k if isinstance(k, PromptKey) else PromptKey(k)) for k in pos + neg]
+        keys = [k if isinstance(k, PromptKey) else PromptKey(k) for k in pos + neg]
+        conds = [self._cond(k) for k in keys]
+        while len(self._encoded) > len(set(keys)) + RECENT_PROMPTS:  # the scene's prompts were used last
+            self._encoded.popitem(last=False)
+        return conds
 
     def _foreground(self) -> ProcessedMasks:
         """Section 2 for the current masks; a region is re-processed only when its mask, blur or strength, or

@@ -25,7 +25,7 @@ from ..engine.live import (MAX_PIXELS, MAX_SIDE, Brush, LiveAbort, check_canvas_
 from ..engine.stream import CFG_TYPES
 from .canvas_live import PREVIEWS, run_live_canvas
 from .regions import NodeInputError, Region, Regions, RegionStack, node_errors
-from .scene import encode_text
+from .scene import cover, encode_text
 
 NODE = "SemanticDraw Canvas"
 DEFAULT_BRUSHES = ('[{"colour":"#87ceeb","prompt":"a clear blue sky","negative":"","mask_strength":1,"blur":8,'
@@ -61,13 +61,11 @@ def decode_rgba(source, what: str) -> torch.Tensor:
     return torch.from_numpy(rgba.copy())
 
 
-def fit(image: torch.Tensor, width: int, height: int, mode: str = "nearest") -> torch.Tensor:
-    """`[H, W, C]` resized to the canvas (nearest keeps brush colours exact)."""
+def fit(image: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """A painting `[H, W, C]` resized to the canvas (nearest keeps brush colours exact)."""
     if image.shape[:2] == (height, width):
         return image
-    x = image.movedim(-1, 0)[None]
-    kw = {} if mode == "nearest" else {"align_corners": False}
-    return torch.nn.functional.interpolate(x, size=(height, width), mode=mode, **kw)[0].movedim(0, -1)
+    return torch.nn.functional.interpolate(image.movedim(-1, 0)[None], size=(height, width))[0].movedim(0, -1)
 
 
 def load_painting(name: str, width: int, height: int) -> torch.Tensor:
@@ -78,14 +76,22 @@ def load_painting(name: str, width: int, height: int) -> torch.Tensor:
     return fit(decode_rgba(input_path(name, "painting"), "painting"), width, height)
 
 
+def load_background(name: str) -> torch.Tensor | None:
+    """The background image `[1, H, W, 3]` a `background_file` names in the input folder; None for an empty name."""
+    if not name.strip():
+        return None
+    return decode_rgba(input_path(name, "background_file"), "background_file")[None, ..., :3]
+
+
 def file_hash(name: str, what: str) -> str:
     return hashlib.sha256(open(input_path(name, what), "rb").read()).hexdigest() if name.strip() else ""
 
 
 def palette_map(painting: torch.Tensor, background: torch.Tensor | None) -> torch.Tensor:
-    """IMAGE `[1, H, W, 3]`: the strokes over the background image (white without one), e.g. an SDEdit guide."""
+    """IMAGE `[1, H, W, 3]`: the strokes over the background image (white without one; fitted as it is encoded),
+    e.g. an SDEdit guide."""
     H, W = painting.shape[:2]
-    under = torch.ones(H, W, 3) if background is None else fit(background[0, ..., :3].float().cpu(), W, H, "bilinear")
+    under = torch.ones(H, W, 3) if background is None else cover(background[:1, ..., :3].float().cpu(), (H, W))[0]
     alpha = painting[..., 3:]
     return (painting[..., :3] * alpha + under * (1 - alpha))[None]
 
@@ -185,8 +191,8 @@ class SemanticDrawCanvas(io.ComfyNode):
         if clip is None:
             raise NodeInputError(f"{NODE}: clip is missing; the checkpoint has no text encoder")
         image = load_painting(painting, width, height)
-        if background_image is None and (background_file or "").strip():
-            background_image = decode_rgba(input_path(background_file, "background_file"), "background_file")[None]
+        if background_image is None:
+            background_image = load_background(background_file or "")
         if background_image is not None and vae is None:
             raise NodeInputError(f"{NODE}: vae is missing; a background image needs it to be encoded")
         if not live:
@@ -199,4 +205,4 @@ class SemanticDrawCanvas(io.ComfyNode):
                                            background_image, seed, t_index_list, scheduler, cfg_type, cfg, preview)
         except LiveAbort:
             raise comfy.model_management.InterruptProcessingException() from None
-        return io.NodeOutput(*canvas_outputs(clip, *state, background_image, vae), frame)
+        return io.NodeOutput(*canvas_outputs(clip, *state, vae), frame)

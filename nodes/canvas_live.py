@@ -78,10 +78,8 @@ class CanvasStream:
         self.stream = StreamEngine(guider.denoiser_for, self.encode, noise_space(inner.model_sampling), (C, h, w),
                                    size, self.config, white=white, seed=self.seed, device=device,
                                    dtype=base_latent.dtype)
-        if self.background_image is not None:
-            latent = encode_pixels(self.vae, self.background_image[:1, ..., :3].float(), size)
-            self.stream.update(background_latent=fmt.process_in(latent.to(device)))
-        self.apply({})
+        self.device = device
+        self.apply({"background_image": self.background_image})
         with node_errors(NODE):
             return run_live(self.session, self, len(self.config.sigmas))
 
@@ -111,6 +109,9 @@ class CanvasStream:
         return not self.had_socket or self.session.client_id in self.server.sockets
 
     def apply(self, edit: dict) -> None:
+        if "background_image" in edit:  # a new background file: its latent replaces the background (engine.scene)
+            self.background_image = edit["background_image"]
+            self.stream.update(background_latent=self.background_latent())
         self.table = edit.get("brushes", self.table)
         self.background_prompt = edit.get("background_prompt", self.background_prompt)
         if "painting" in edit:
@@ -123,6 +124,14 @@ class CanvasStream:
                                 mask_blur_std=b.blur, prompt_strength=b.prompt_strength)
                    for b, m in painted]
         self.stream.update(regions=regions, background_prompt=self.background_prompt if painted[0][0] else None)
+
+    def background_latent(self) -> Optional[torch.Tensor]:
+        """The model-space latent of the background image at the canvas size, or None."""
+        if self.background_image is None:
+            return None
+        size = (self.session.height, self.session.width)
+        latent = encode_pixels(self.vae, self.background_image[:1, ..., :3].float(), size)
+        return self.inner.latent_format.process_in(latent.to(self.device))
 
     def step(self) -> torch.Tensor:
         return self.stream.step()
@@ -149,7 +158,7 @@ class CanvasStream:
 def run_live_canvas(node_id, model, clip, vae, table, background_prompt, painting, background_image, seed,
                     t_index_list, scheduler, cfg_type, cfg, preview="vae"):
     """Run the live session started for this client's node until Stop; returns the last frame (IMAGE) and the
-    canvas state it ended with `(brushes, background_prompt, painting)`. Raises `LiveAbort` when it ended without
+    canvas state it ended with `(brushes, background_prompt, painting, background_image)`. Raises `LiveAbort` when it ended without
     output; core's interrupt propagates as usual."""
     session = HUB.claim(prompt_server().client_id, str(node_id))
     if session is None:
@@ -175,5 +184,5 @@ def run_live_canvas(node_id, model, clip, vae, table, background_prompt, paintin
     finally:
         session.end(session.end_reason or "failed")
     image = vae.decode(frames[:1].to(comfy.model_management.intermediate_device()))
-    return image, (host.table, host.background_prompt, host.painting)
+    return image, (host.table, host.background_prompt, host.painting, host.background_image)
 

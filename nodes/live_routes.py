@@ -2,8 +2,9 @@
 README "Paint live". Thin: every request is size-capped and validated here, then handed to the engine's LiveHub.
 
 All routes take and return JSON. `start` returns the session's unguessable token; every other route needs it
-(unknown session or wrong token: 404). No route reads or writes files or fetches URLs: paintings arrive in the
-body as base64 PNG and are decoded with a pixel cap.
+(unknown session or wrong token: 404). No route writes files or fetches URLs: paintings arrive in the body as
+base64 PNG, decoded with a pixel cap; the one file a route reads is a `background_file` named in an update, through
+the canvas node's own loader, confined to ComfyUI's input folder (realpath + commonpath) and pixel-capped.
 """
 from __future__ import annotations
 
@@ -17,12 +18,13 @@ from aiohttp import web
 
 from ..engine.errors import SemanticDrawInputError
 from ..engine.live import DEFAULT_TIMEOUT_S, MAX_BODY, LiveError, check_canvas_size, check_prompt, parse_brushes
-from .canvas import decode_rgba
+from .canvas import decode_rgba, load_background
 from .canvas_live import HUB
 from .regions import NodeInputError
 
 PREFIX = "/semanticdraw/live"
-EDIT_FIELDS = {"brushes", "background_prompt", "painting"}
+EDIT_FIELDS = {"brushes", "background_prompt", "painting", "background_file"}
+MAX_NAME = 512  # characters of a file name in the input folder
 
 
 async def read_json(request: web.Request) -> dict:
@@ -73,6 +75,15 @@ def parse_edit(data: dict, width: int, height: int) -> dict:
         edit["background_prompt"] = check_prompt(data["background_prompt"], "background_prompt")
     if "painting" in data:
         edit["painting"] = decode_painting(data["painting"], width, height)
+    if "background_file" in data:
+        name = data["background_file"]
+        if not isinstance(name, str) or len(name) > MAX_NAME or "\0" in name:
+            raise LiveError(400, f"background_file must be a file name in the input folder (at most {MAX_NAME} "
+                                 "characters) or empty for none")
+        try:
+            edit["background_image"] = load_background(name)
+        except NodeInputError as e:
+            raise LiveError(400, str(e)) from None
     return edit
 
 

@@ -103,11 +103,16 @@ def white_latent(vae, latent_format, channels: int, size: tuple[int, int],
     return approximate_white(latent_format, channels).expand(1, -1, *latent_size)
 
 
+def cover(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """An IMAGE `[B, H, W, C]` scaled to cover `size` (height, width) and centre-cropped (CSS `cover`), bilinear."""
+    if tuple(image.shape[1:3]) == tuple(size):
+        return image
+    return comfy.utils.common_upscale(image.movedim(-1, 1), size[1], size[0], "bilinear", "center").movedim(1, -1)
+
+
 def encode_pixels(vae, image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """VAE-encode an IMAGE resized (centre crop) to `size`; returns raw latents."""
-    if tuple(image.shape[1:3]) != tuple(size):
-        image = comfy.utils.common_upscale(image.movedim(-1, 1), size[1], size[0], "bilinear", "center").movedim(1, -1)
-    return vae.encode(image[..., :3])
+    """VAE-encode an IMAGE fitted to `size` by `cover`; returns raw latents."""
+    return vae.encode(cover(image, size)[..., :3])
 
 
 def background_latent(stack: RegionStack, latent_format, size: tuple[int, int], latent_size: tuple[int, int],

@@ -1,9 +1,10 @@
 """Small random-weight single-file checkpoints that ComfyUI's own loaders accept (for tests and --smoke).
 
-- `sd15.safetensors`: an SD1.5-shaped UNet (320 channels, context 768, two levels), the full CLIP-L
-  text encoder and a TAESD-shaped VAE; CheckpointLoaderSimple detects it as SD15.
-- `sd3.safetensors`: an SD3-shaped MMDiT (depth 2, flow matching, 16 latent channels), CLIP-L as its
-  only text encoder and a 16-channel TAESD-shaped VAE; detected as SD3.
+- `sd15_v2.safetensors`: an SD1.5-shaped UNet (320 channels, context 768, two levels), the full CLIP-L
+  text encoder and a TAESD-shaped VAE that decodes like core's latent preview (`_taesd`); CheckpointLoaderSimple
+  detects it as SD15.
+- `sd3_pe96_v2.safetensors`: an SD3-shaped MMDiT (depth 2, flow matching, 16 latent channels), CLIP-L as its
+  only text encoder and a 16-channel TAESD-shaped VAE of the same kind; detected as SD3.
 - `tiny_sd15_lora.safetensors` (random LoRA of the SD1.5-shaped UNet's linears) and
   `tiny_sd15_controlnet.safetensors` (a random ControlNet for it): per-region LoRA and ControlNet.
 Files are made once into a cache (`SEMANTICDRAW_TINY_CACHE`, default ~/.cache/semanticdraw-tiny), from
@@ -27,7 +28,8 @@ LORA = "tiny_empty_lora.safetensors"
 REGION_LORA = "tiny_sd15_lora.safetensors"
 CONTROLNET = "tiny_sd15_controlnet.safetensors"
 SD3_POS_EMBED = 96  # patches per side, read by ComfyUI from pos_embed: 96 x 2 x 8 = 1536 px >= the 1024 px workflows
-FILES = {"sd15": "sd15.safetensors", "sd3": f"sd3_pe{SD3_POS_EMBED}.safetensors"}
+FORMAT = 2  # raised whenever the files' contents change, so that caches of older files are not used
+FILES = {"sd15": f"sd15_v{FORMAT}.safetensors", "sd3": f"sd3_pe{SD3_POS_EMBED}_v{FORMAT}.safetensors"}
 
 
 def cache_dir() -> Path:
@@ -51,11 +53,49 @@ def _clip_l(g: torch.Generator) -> dict[str, torch.Tensor]:
     return _randomize(comfy.sd1_clip.SDClipModel(device="cpu", dtype=torch.float32), g)
 
 
-def _taesd(channels: int, g: torch.Generator) -> dict[str, torch.Tensor]:
+def _taesd(latent_format, span: float) -> dict[str, torch.Tensor]:
+    """A TAESD-shaped VAE that is linear like core's latent previews instead of random (random weights decode every
+    latent to black): the decoder maps each model-space latent pixel `z` to `0.5 + factors^T (z / span)` with the
+    format's `latent_rgb_factors`, upsampled 8x (nearest); `span` is the scale of what the random models output (their
+    x0 is about their noisy input), so that it decodes to colours instead of saturating. The encoder averages 8x8
+    pixels (tent filters) and maps colour back through the factors' pseudo-inverse, so `decode(encode(image))` keeps
+    an image's colours at latent resolution. Every stage carries a value as a pair of ReLU-safe channels (`relu(v)`,
+    `relu(-v)`); every residual block is the identity."""
     import comfy.taesd.taesd
-    sd = _randomize(comfy.taesd.taesd.TAESD(latent_channels=channels), g)
-    sd["vae_scale"], sd["vae_shift"] = torch.tensor(1.0), torch.tensor(0.0)
-    return sd
+    taesd = comfy.taesd.taesd.TAESD(latent_channels=latent_format.latent_channels)
+    factors = torch.tensor(latent_format.latent_rgb_factors)  # [C, 3]: rgb = factors^T z + bias
+    bias = torch.tensor(latent_format.latent_rgb_factors_bias or [0.0] * 3)
+    C = factors.shape[0]
+    sd = {k: torch.zeros_like(v) for k, v in taesd.state_dict().items()}
+
+    def pair(n: int) -> torch.Tensor:  # [2n, n]: v -> (v, -v)
+        return torch.cat([torch.eye(n), -torch.eye(n)])
+
+    def identity(key: str, n: int, kernel: torch.Tensor | None = None) -> None:  # per-channel conv on 2n channels
+        taps = torch.zeros(3, 3) if kernel is None else kernel
+        if kernel is None:
+            taps[1, 1] = 1
+        for i in range(2 * n):
+            sd[key][i, i] = taps
+    tent = torch.outer(torch.tensor([1.0, 2.0, 1.0]), torch.tensor([1.0, 2.0, 1.0])) / 16
+    # decoder: Clamp, conv(C, 64), ReLU, 3 x (Blocks, Upsample, conv(64, 64)), Block, conv(64, 3)
+    sd["taesd_decoder.1.weight"][(slice(0, 2 * C), slice(None), 1, 1)] = pair(C)
+    for key in ("taesd_decoder.7.weight", "taesd_decoder.12.weight", "taesd_decoder.17.weight"):
+        identity(key, C)
+    sd["taesd_decoder.19.weight"][(slice(None), slice(0, 2 * C), 1, 1)] = torch.cat([factors, -factors]).T
+    sd["taesd_decoder.19.bias"] = 0.5 + bias
+    # encoder (input in [0, 1]): conv(3, 64) centres colours, 3 x conv(64, 64, stride 2) average, conv(64, C) maps
+    sd["taesd_encoder.0.weight"][(slice(0, 6), slice(None), 1, 1)] = pair(3)
+    sd["taesd_encoder.0.bias"][:6] = torch.tensor([-0.5] * 3 + [0.5] * 3)
+    for key in ("taesd_encoder.2.weight", "taesd_encoder.6.weight", "taesd_encoder.10.weight"):
+        identity(key, 3, tent)
+    inverse = torch.linalg.pinv(factors.T)  # [C, 3]
+    sd["taesd_encoder.14.weight"][(slice(None), slice(0, 6), 1, 1)] = torch.cat([inverse, -inverse], 1)
+    sd["taesd_encoder.14.bias"] = -inverse @ bias
+    # raw VAE latents <-> model space / span (the latent format's process_in, scaled): what decoder and encoder see
+    sd["vae_scale"] = torch.tensor(float(latent_format.scale_factor) / span)
+    sd["vae_shift"] = torch.tensor(float(getattr(latent_format, "shift_factor", 0.0)))
+    return {k: v.to(torch.float16) for k, v in sd.items()}
 
 
 def _prefixed(prefix: str, sd: dict) -> dict:
@@ -73,10 +113,13 @@ def _build(kind: str) -> dict[str, torch.Tensor]:
     else:
         unet = inprocess.tiny_model(kind).model.diffusion_model
     sd = _prefixed("model.diffusion_model.", _randomize(unet, g))
+    import comfy.latent_formats
     if kind == "sd15":
-        sd |= _prefixed("cond_stage_model.", _clip_l(g)) | _prefixed("first_stage_model.", _taesd(4, g))
+        vae = _taesd(comfy.latent_formats.SD15(), span=32.0)  # eps model: x0 ~ noise of sigma_max 14.6
+        sd |= _prefixed("cond_stage_model.", _clip_l(g)) | _prefixed("first_stage_model.", vae)
     else:
-        sd |= _prefixed("text_encoders.clip_l.", _clip_l(g)) | _prefixed("first_stage_model.", _taesd(16, g))
+        vae = _taesd(comfy.latent_formats.SD3(), span=2.0)  # flow model: x0 ~ noise of sigma_max 1
+        sd |= _prefixed("text_encoders.clip_l.", _clip_l(g)) | _prefixed("first_stage_model.", vae)
     return sd
 
 

@@ -1,8 +1,9 @@
 // SemanticDraw Canvas: paint with prompt-carrying brushes inside the SemanticDrawCanvas node, and Live mode.
 // Plain ES module (no bundler, no CDN). Storage: the painting is a PNG in ComfyUI's input folder under a
 // content-hash name (uploaded through core's /upload/image, never overwritten); the node's `painting` widget holds
-// that name and its `brushes` widget the brush table as compact JSON. Nothing goes to localStorage and no image
-// data goes into the workflow. Live protocol: README "Paint live" (routes under /semanticdraw/live/).
+// that name and its `brushes` widget the brush table as compact JSON; an uploaded background image is stored the
+// same way and named by the `background_file` widget. Nothing goes to localStorage and no image data goes into the
+// workflow. Live protocol: README "Paint live" (routes under /semanticdraw/live/).
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 
@@ -22,6 +23,27 @@ const el = (tag, props = {}, ...children) => {
   return e;
 };
 const widget = (node, name) => node.widgets?.find((w) => w.name === name);
+const btn = (label, title, fn) =>
+  el("button", { textContent: label, title, onclick: (e) => { e.preventDefault(); fn(); } });
+const viewUrl = (name) => { // /view URL of a file in the input folder, named "subfolder/file"
+  const slash = name.lastIndexOf("/");
+  const params = { filename: name.slice(slash + 1), subfolder: slash < 0 ? "" : name.slice(0, slash), type: "input" };
+  return api.apiURL(`/view?${new URLSearchParams(params)}`);
+};
+
+// Upload to the input folder through core's /upload/image under a content-hash name (never overwrites another
+// file); returns the name ("subfolder/file") the node's widgets store.
+async function uploadToInput(blob, prefix, extension) {
+  const name = `${prefix}_${await contentHash(await blob.arrayBuffer())}.${extension}`;
+  const body = new FormData();
+  body.append("image", new File([blob], name, { type: blob.type }));
+  body.append("subfolder", SUBFOLDER);
+  body.append("type", "input");
+  const res = await api.fetchApi("/upload/image", { method: "POST", body });
+  if (res.status !== 200) throw new Error(`SemanticDraw Canvas: uploading ${name} failed (${res.status})`);
+  const out = await res.json();
+  return out.subfolder ? `${out.subfolder}/${out.name}` : out.name;
+}
 
 function hideWidget(w) {
   if (!w) return;
@@ -85,8 +107,8 @@ function floodFill(image, x, y, rgba) {
 class CanvasEditor {
   constructor(node) {
     this.node = node;
-    this.w = Object.fromEntries(["width", "height", "brushes", "painting", "background_prompt", "live"]
-      .map((n) => [n, widget(node, n)]));
+    this.w = Object.fromEntries(["width", "height", "brushes", "painting", "background_prompt", "background_file",
+      "live"].map((n) => [n, widget(node, n)]));
     hideWidget(this.w.brushes);
     hideWidget(this.w.live);
     this.undo = [];
@@ -121,11 +143,17 @@ class CanvasEditor {
         this.sendLive({ background_prompt: this.w.background_prompt.value });
       };
     }
+    const fileCb = this.w.background_file?.callback;
+    if (this.w.background_file) {
+      this.w.background_file.callback = (...a) => {
+        fileCb?.apply(this.w.background_file, a);
+        this.backgroundChanged();
+      };
+    }
   }
 
   // -- UI -------------------------------------------------------------------------------------------------
   build() {
-    const btn = (label, title, fn) => el("button", { textContent: label, title, onclick: (e) => { e.preventDefault(); fn(); } });
     this.toolButtons = {
       brush: btn("Brush", "Paint with the selected brush (pen pressure sets the width)", () => this.setTool("brush")),
       eraser: btn("Eraser", "Erase to background", () => this.setTool("eraser")),
@@ -133,16 +161,27 @@ class CanvasEditor {
     };
     this.sizeInput = el("input", { type: "range", min: 1, max: 256, value: this.size, title: "Brush size (pixels)",
       oninput: () => { this.size = +this.sizeInput.value; } });
-    this.liveButton = btn("Live", "Stream frames that follow your strokes (press again to Stop)", () => this.toggleLive());
+    this.liveButton = btn("Live", "Stream frames that follow your strokes (press again to Stop)",
+      () => this.toggleLive());
     this.liveButton.className = "semanticdraw-live";
     this.status = el("span", { className: "semanticdraw-status", textContent: "" });
+    this.filePicker = el("input", { type: "file", accept: "image/png,image/jpeg,image/webp",
+      onchange: () => this.uploadBackground(this.filePicker.files[0]) });
+    this.filePicker.style.display = "none";
+    this.backgroundButtons = [
+      btn("Image…", "Background image: unpainted pixels follow it (uploaded to the input folder)",
+        () => this.canUseBackgroundFile() && this.filePicker.click()),
+      btn("No image", "Remove the background image", () => this.setBackgroundFile("")),
+    ];
     const tools = el("div", { className: "semanticdraw-tools" }, ...Object.values(this.toolButtons), this.sizeInput,
       btn("Clear", "Clear the painting", () => this.clear()), btn("Undo", "Undo (Ctrl+Z)", () => this.step(-1)),
-      btn("Redo", "Redo (Ctrl+Y)", () => this.step(1)), this.liveButton, this.status);
+      btn("Redo", "Redo (Ctrl+Y)", () => this.step(1)), ...this.backgroundButtons, this.filePicker, this.liveButton,
+      this.status);
     this.table = el("div", { className: "semanticdraw-brushes" });
     this.addButton = btn("+ brush", "Add a brush (later brushes paint over earlier ones)", () => this.addBrush());
     this.canvas = el("canvas", { className: "semanticdraw-paint" });
-    this.canvas.style.cssText = "width:100%;touch-action:none;background:#fff;cursor:crosshair;image-rendering:pixelated";
+    this.canvas.style.cssText = "width:100%;touch-action:none;cursor:crosshair;image-rendering:pixelated;"
+      + "background:#fff center / cover no-repeat"; // cover = the centre crop the node encodes
     this.ctx = this.canvas.getContext("2d", { willReadFrequently: true });
     this.frame = el("img", { className: "semanticdraw-frame", alt: "live frame" });
     this.frame.style.cssText = "width:100%;display:none";
@@ -168,11 +207,12 @@ class CanvasEditor {
 
   renderTable() {
     this.table.replaceChildren(...this.brushes.map((b, i) => {
+      const clamp = (v, min, max) => Math.min(max, Math.max(min, +v || 0));
       const num = (key, min, max, step, title) => el("input", { type: "number", min, max, step, value: b[key], title,
-        style: "width:3.2em", onchange: (e) => this.editBrush(i, { [key]: Math.min(max, Math.max(min, +e.target.value || 0)) }) });
+        style: "width:3.2em", onchange: (e) => this.editBrush(i, { [key]: clamp(e.target.value, min, max) }) });
       const row = el("div", { className: "semanticdraw-brush" }, // radio, colour, prompts, numbers, order, remove
-        el("input", { type: "radio", name: `sd-active-${this.node.id}`, checked: i === this.active, title: "Paint with this brush",
-          onchange: () => { this.active = i; } }),
+        el("input", { type: "radio", name: `sd-active-${this.node.id}`, checked: i === this.active,
+          title: "Paint with this brush", onchange: () => { this.active = i; } }),
         el("input", { type: "color", value: b.colour, title: "Colour (unique per brush)",
           onchange: (e) => this.recolour(i, e.target.value) }),
         el("input", { type: "text", value: b.prompt, placeholder: "prompt", maxLength: 4096, className: "sd-prompt",
@@ -182,9 +222,9 @@ class CanvasEditor {
           onchange: (e) => this.editBrush(i, { negative: e.target.value }) }),
         num("mask_strength", 0, 1, 0.01, "Mask strength"), num("blur", 0, 64, 0.5, "Mask blur (pixels)"),
         num("prompt_strength", 0, 1, 0.01, "Prompt strength"),
-        el("button", { textContent: "↑", title: "Move down the stack (painted under later brushes)", onclick: () => this.moveBrush(i, -1) }),
-        el("button", { textContent: "↓", title: "Move up the stack (painted over earlier brushes)", onclick: () => this.moveBrush(i, 1) }),
-        el("button", { textContent: "✕", title: "Remove the brush (its paint stays until painted over)", onclick: () => this.removeBrush(i) }));
+        btn("↑", "Move down the stack (painted under later brushes)", () => this.moveBrush(i, -1)),
+        btn("↓", "Move up the stack (painted over earlier brushes)", () => this.moveBrush(i, 1)),
+        btn("✕", "Remove the brush (its paint stays until painted over)", () => this.removeBrush(i)));
       row.style.cssText = "display:flex;gap:2px;align-items:center";
       return row;
     }));
@@ -203,12 +243,17 @@ class CanvasEditor {
   editBrush(i, change) { Object.assign(this.brushes[i], change); this.storeBrushes(); }
   addBrush() {
     const used = new Set(this.brushes.map((b) => b.colour));
-    const colour = PALETTE.find((c) => !used.has(c)) ?? `#${Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, "0")}`;
+    const colour = PALETTE.find((c) => !used.has(c))
+      ?? `#${Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, "0")}`;
     this.brushes.push({ ...DEFAULTS, colour, prompt: "" });
     this.active = this.brushes.length - 1;
     this.storeBrushes();
   }
-  removeBrush(i) { this.brushes.splice(i, 1); this.active = Math.min(this.active, this.brushes.length - 1); this.storeBrushes(); }
+  removeBrush(i) {
+    this.brushes.splice(i, 1);
+    this.active = Math.min(this.active, this.brushes.length - 1);
+    this.storeBrushes();
+  }
   moveBrush(i, d) {
     const j = i + d;
     if (j < 0 || j >= this.brushes.length) return;
@@ -217,7 +262,10 @@ class CanvasEditor {
     this.storeBrushes();
   }
   recolour(i, colour) {
-    if (this.brushes.some((b, k) => k !== i && b.colour === colour)) { this.renderTable(); return; } // colours are unique
+    if (this.brushes.some((b, k) => k !== i && b.colour === colour)) { // colours are unique
+      this.renderTable();
+      return;
+    }
     const from = hexToRgb(this.brushes[i].colour), to = hexToRgb(colour);
     this.record(() => { // repaint this brush's pixels in the new colour
       const image = this.ctx.getImageData(0, 0, this.canvas.width, this.canvas.height);
@@ -274,7 +322,10 @@ class CanvasEditor {
     e.preventDefault();
     this.stroke(e.getCoalescedEvents?.().length ? e.getCoalescedEvents() : [e]);
     const now = performance.now();
-    if (this.live && now - (this.lastLive || 0) > LIVE_UPDATE_MS) { this.lastLive = now; this.sendLive({ painting: true }); }
+    if (this.live && now - (this.lastLive || 0) > LIVE_UPDATE_MS) {
+      this.lastLive = now;
+      this.sendLive({ painting: true });
+    }
   }
 
   stroke(events) {
@@ -360,17 +411,50 @@ class CanvasEditor {
 
   async upload() {
     const blob = await new Promise((resolve) => this.canvas.toBlob(resolve, "image/png"));
-    const name = `canvas_${await contentHash(await blob.arrayBuffer())}.png`;
-    const body = new FormData();
-    body.append("image", new File([blob], name, { type: "image/png" }));
-    body.append("subfolder", SUBFOLDER);
-    body.append("type", "input");
-    const res = await api.fetchApi("/upload/image", { method: "POST", body });
-    if (res.status !== 200) { this.dirty = true; throw new Error(`SemanticDraw Canvas: saving the painting failed (${res.status})`); }
-    const out = await res.json();
-    this.w.painting.value = out.subfolder ? `${out.subfolder}/${out.name}` : out.name;
+    try {
+      this.w.painting.value = await uploadToInput(blob, "canvas", "png");
+    } catch (err) {
+      this.dirty = true;
+      throw err;
+    }
     this.node.setDirtyCanvas?.(true, true);
     app.graph?.change?.();
+  }
+
+  // -- background image ---------------------------------------------------------------------------------
+  canUseBackgroundFile() {
+    const linked = this.node.inputs?.find((i) => i.name === "background_image")?.link != null;
+    if (linked) this.setStatus("the background_image input is connected and wins; disconnect it to use a file");
+    return !linked;
+  }
+
+  async uploadBackground(file) {
+    this.filePicker.value = "";
+    if (!file) return;
+    const extension = { "image/jpeg": "jpg", "image/webp": "webp" }[file.type] ?? "png";
+    try {
+      this.setBackgroundFile(await uploadToInput(file, "background", extension));
+    } catch (err) {
+      this.setStatus(err.message);
+    }
+  }
+
+  setBackgroundFile(name) {
+    if (!this.w.background_file) return;
+    this.w.background_file.value = name;
+    this.node.setDirtyCanvas?.(true, true);
+    app.graph?.change?.();
+    this.backgroundChanged();
+  }
+
+  backgroundChanged() {
+    this.showBackground();
+    this.sendLive({ background_file: this.w.background_file.value });
+  }
+
+  showBackground() {
+    const name = this.w.background_file?.value ?? "";
+    this.canvas.style.backgroundImage = name ? `url("${viewUrl(name)}")` : "none";
   }
 
   async restore(painting, brushes) {
@@ -386,16 +470,15 @@ class CanvasEditor {
     this.dirty = false;
     this.undo = [];
     this.redo = [];
+    this.showBackground();
     const name = this.w.painting.value;
     if (!name) { this.loaded = Promise.resolve(); return; }
-    const slash = name.lastIndexOf("/");
-    const params = new URLSearchParams({ filename: name.slice(slash + 1), subfolder: slash < 0 ? "" : name.slice(0, slash), type: "input" });
     const img = new Image();
     this.loaded = new Promise((resolve) => {
       img.onload = () => { this.ctx.drawImage(img, 0, 0, this.canvas.width, this.canvas.height); resolve(); };
       img.onerror = () => { this.setStatus(`painting ${name} not found in the input folder`); resolve(); };
     });
-    img.src = api.apiURL(`/view?${params}`);
+    img.src = viewUrl(name);
     await this.loaded;
   }
 
@@ -403,8 +486,9 @@ class CanvasEditor {
 
   // -- live -----------------------------------------------------------------------------------------------
   async liveCall(action, body = {}) {
-    const res = await api.fetchApi(`/semanticdraw/live/${action}`, { method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(this.live ? { session: this.live.session, token: this.live.token, ...body } : body) });
+    const owned = this.live ? { session: this.live.session, token: this.live.token, ...body } : body;
+    const res = await api.fetchApi(`/semanticdraw/live/${action}`, { method: "POST",
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify(owned) });
     const out = await res.json();
     if (!res.ok) throw new Error(out.error || `${action} failed (${res.status})`);
     return out;
@@ -414,8 +498,8 @@ class CanvasEditor {
     if (this.live) { await this.stopLive(); return; }
     try {
       await this.flushSave();
-      const started = await this.liveCall("start", { client_id: api.clientId ?? api.initialClientId, node_id: String(this.node.id),
-        width: this.canvas.width, height: this.canvas.height });
+      const started = await this.liveCall("start", { client_id: api.clientId ?? api.initialClientId,
+        node_id: String(this.node.id), width: this.canvas.width, height: this.canvas.height });
       this.live = { session: started.session, token: started.token, sending: null, pending: null };
       this.liveButton.textContent = "Stop";
       this.frame.style.display = "";
@@ -433,13 +517,19 @@ class CanvasEditor {
   async pollLive() {
     if (!this.live) return;
     try {
-      const now = performance.now();
-      const s = now - this.live.lastKeepalive > KEEPALIVE_MS ? await this.liveCall("frame") : await this.liveCall("status");
-      if (now - this.live.lastKeepalive > KEEPALIVE_MS) this.live.lastKeepalive = now;
+      const now = performance.now(), live = this.live;
+      const keepalive = now - live.lastKeepalive > KEEPALIVE_MS;
+      const seq = live.polls = (live.polls || 0) + 1;
+      const s = await this.liveCall(keepalive ? "frame" : "status");
+      if (keepalive) live.lastKeepalive = now;
+      if (seq < (live.shown || 0)) return; // an answer older than one already shown
+      live.shown = seq;
       const lat = s.latency_ms == null ? "–" : `${Math.round(s.latency_ms)} ms (${s.latency_frames} frames)`;
-      this.setStatus(s.state === "running" ? `${s.fps.toFixed(1)} fps · latency ${lat} · ${s.busy ? "busy" : "idle"}` : s.message);
-      Object.assign(this.root.dataset, { liveState: s.state, liveFrames: s.frames, promptsEncoded: s.prompts_encoded,
-        maskUpdates: s.mask_updates, latencyFrames: s.latency_frames ?? "" });
+      const busy = s.busy ? "busy" : "idle";
+      this.setStatus(s.state === "running" ? `${s.fps.toFixed(1)} fps · latency ${lat} · ${busy}` : s.message);
+      Object.assign(this.root.dataset, { liveState: s.state, liveFrames: s.frames, framesSent: s.frames_sent,
+        busy: s.busy, pending: s.pending, promptsEncoded: s.prompts_encoded, maskUpdates: s.mask_updates,
+        latencyFrames: s.latency_frames ?? "" });
       if (s.state === "ended") this.endLive();
     } catch (err) {
       this.setStatus(`Live: ${err.message}`);

@@ -1,10 +1,13 @@
 """Paint live in the real frontend (issue 10's script): two strokes with two brushes by mouse, canvas pixels read back,
-Live on until 5 frames, a new stroke and a prompt change reach the stream, Stop leaves the server idle, save + reload
-restore the painting and the brushes, Queue Prompt renders an image. The tiny random model barely reacts to prompts,
-so the frame *content* change is asserted on latents in tests/host/test_live_inprocess.py; here the browser proves
-each edit reached the stream (server counters) and new frames arrived after it."""
+Live on until 5 frames, a new stroke changes the shown frame inside its area, a prompt change and a background image
+reach the stream (the frame's unpainted pixels take the image's colour; removing it brings the frame back), Stop
+leaves the server idle, save + reload restore the painting, the brushes and the background file, Queue Prompt renders
+an image. Frames are compared once the stream has settled (idle, every computed frame shown): a settled frame
+depends only on the scene (fixed per-slot noise)."""
 import json
 import os
+
+from PIL import Image
 
 from tools import tiny_models
 from tools.browser import load_workflow
@@ -60,6 +63,48 @@ def drag(page, brush: int, points) -> None:
     page.mouse.up()
 
 
+FRAME_PIXELS = f"""async () => {{
+    const img = {EDITOR}.frame;
+    await img.decode();
+    const c = new OffscreenCanvas({SIZE}, {SIZE}), ctx = c.getContext('2d');
+    ctx.drawImage(img, 0, 0, {SIZE}, {SIZE});
+    return Array.from(ctx.getImageData(0, 0, {SIZE}, {SIZE}).data);
+}}"""
+
+
+def settled_frame(page) -> list:
+    """RGBA pixels of the frame shown once every edit was sent and applied, the stream idles (its frames no longer
+    change) and the last frame sent is the one shown. The readout is polled, so each condition is read after the
+    edits were sent: a poll that began earlier is awaited first."""
+    page.wait_for_function(f"() => {{ const e = {EDITOR}; return e.live && !e.live.sending && !e.live.pending; }}")
+    page.evaluate(f"() => {EDITOR}.pollLive()")
+    wait_data(page, "d.pending === 'false' && d.busy === 'false' && +d.previews === +d.framesSent")
+    return page.evaluate(FRAME_PIXELS)
+
+
+def mean_difference(a: list, b: list, box) -> float:
+    """Mean absolute RGB difference of two frames inside `box` (x0, y0, x1, y1), exclusive ends."""
+    x0, y0, x1, y1 = box
+    diffs = [abs(a[(y * SIZE + x) * 4 + c] - b[(y * SIZE + x) * 4 + c])
+             for y in range(y0, y1) for x in range(x0, x1) for c in range(3)]
+    return sum(diffs) / len(diffs)
+
+
+def mean_colour(a: list, box) -> tuple:
+    x0, y0, x1, y1 = box
+    n = (x1 - x0) * (y1 - y0)
+    return tuple(sum(a[(y * SIZE + x) * 4 + c] for y in range(y0, y1) for x in range(x0, x1)) / n for c in range(3))
+
+
+def upload_background(page, path) -> str:
+    """Choose a background image through the node's Image... button (the browser's file chooser)."""
+    with page.expect_file_chooser() as chooser:
+        page.get_by_role("button", name="Image…").click()
+    chooser.value.set_files(str(path))
+    page.wait_for_function(f"() => {EDITOR}.w.background_file.value.startsWith('semanticdraw/background_')")
+    return page.evaluate(f"() => {EDITOR}.w.background_file.value")
+
+
 def wait_data(page, condition: str, timeout=600_000) -> dict:
     page.wait_for_function(f"() => {{ const d = {EDITOR}.root.dataset; return {condition}; }}", timeout=timeout)
     return page.evaluate(DATA)
@@ -70,8 +115,10 @@ def idle(server) -> bool:
     return not q["queue_running"] and not q["queue_pending"]
 
 
-def test_paint_live_stop_save_reload_and_queue(comfy_page, comfy_server):
+def test_paint_live_stop_save_reload_and_queue(comfy_page, comfy_server, tmp_path):
     page = comfy_page
+    background = tmp_path / "orange.png"
+    Image.new("RGB", (96, 64), (230, 140, 40)).save(background)
     load_workflow(page, small_workflow())
     page.evaluate("() => { app.canvas.ds.offset = [0, 0]; app.canvas.ds.scale = 1; app.canvas.setDirty(true, true); }")
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
@@ -94,11 +141,17 @@ def test_paint_live_stop_save_reload_and_queue(comfy_page, comfy_server):
         (REPO / "docs").mkdir(exist_ok=True)
         page.screenshot(path=str(REPO / "docs" / "live_canvas.png"), clip={"x": 0, "y": 0, "width": 700, "height": 980})
 
-    # 4: a new stroke reaches the stream without a restart: masks re-processed, no prompt encoded, new frames
+    # 4: a new stroke reaches the stream without a restart: masks re-processed, no prompt encoded, and the frame
+    # changes inside the stroke's area more than far from it
+    first = settled_frame(page)
     drag(page, 0, [(40, 30), (58, 30)])
     stroke = wait_data(page, f"+d.maskUpdates > {start['maskUpdates']} && +d.liveFrames > {start['liveFrames']} "
                              "&& d.latencyFrames !== ''")
     assert stroke["promptsEncoded"] == start["promptsEncoded"] and int(stroke["latencyFrames"]) <= 4 + 1
+    stroked = settled_frame(page)
+    inside, far = mean_difference(first, stroked, (40, 28, 58, 33)), mean_difference(first, stroked, (0, 56, 8, 64))
+    print(f"frame change inside the stroke {inside:.2f}, far from it {far:.2f} (of 255)")
+    assert inside > 2 and inside > 2 * far
 
     # 5: a brush prompt change: exactly one prompt encoded, new frames follow
     page.locator(".sd-prompt").nth(0).fill("a green pear")
@@ -106,6 +159,18 @@ def test_paint_live_stop_save_reload_and_queue(comfy_page, comfy_server):
     page.locator(".sd-prompt").nth(0).blur()
     wait_data(page, f"+d.promptsEncoded === {int(stroke['promptsEncoded']) + 1} && "
                     f"+d.liveFrames > {stroke['liveFrames']}")
+    renamed = settled_frame(page)
+
+    # 5b: a background image uploaded through the node reaches the stream: unpainted pixels take its colour; removing
+    # it brings back the frame of the background prompt
+    upload_background(page, background)
+    assert "/view?" in page.evaluate(f"() => {EDITOR}.canvas.style.backgroundImage")
+    unpainted = (44, 48, 64, 64)  # far from every stroke and its blur
+    shown = mean_colour(settled_frame(page), unpainted)
+    print(f"unpainted pixels with the background image: {shown} (image: (230, 140, 40))")
+    assert max(abs(a - b) for a, b in zip(shown, (230, 140, 40))) < 25
+    page.get_by_role("button", name="No image").click()
+    assert settled_frame(page) == renamed
 
     # 6: Stop: the session ends, the prompt finishes with the last frame saved, the server is idle and healthy
     previews = int(page.evaluate(DATA)["previews"])
@@ -121,7 +186,9 @@ def test_paint_live_stop_save_reload_and_queue(comfy_page, comfy_server):
         "semanticdraw_live") for o in e.get("outputs", {}).values())]
     assert live and previews >= 1
 
-    # 7: save and reload: the same painting (from the input folder) and the same brushes
+    # 7: save and reload: the same painting (from the input folder), the same brushes and background file
+    background_name = upload_background(page, background)
+    assert (comfy_server.base / "input" / background_name).read_bytes() == background.read_bytes()
     before = pixels(page)
     page.evaluate(f"() => {EDITOR}.flushSave()")
     saved = page.evaluate("() => app.graph.serialize()")
@@ -138,6 +205,8 @@ def test_paint_live_stop_save_reload_and_queue(comfy_page, comfy_server):
     assert max(abs(a - b) for a, b in zip(before, after)) <= 2
     prompts = page.evaluate("() => Array.from(document.querySelectorAll('.sd-prompt')).map(e => e.value)")
     assert prompts == ["a green pear", "a green hill", "a bright yellow sun"]
+    assert page.evaluate(f"() => {EDITOR}.w.background_file.value") == background_name
+    assert background_name.split("/")[-1] in page.evaluate(f"() => {EDITOR}.canvas.style.backgroundImage")
     assert not page.evaluate("() => Object.values(localStorage).some(v => v.includes('data:image/png'))")
 
     # 8: Queue Prompt renders the painting with the still sampler

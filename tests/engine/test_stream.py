@@ -4,7 +4,7 @@ import torch
 from engine import SemanticDrawInputError, eps_space, flow_space, regional_x0
 from engine.sampling import sample
 from engine.scene import DEFAULT_TARGET, Text
-from engine.stream import PromptKey, StreamConfig, StreamEngine, StreamRegion
+from engine.stream import RECENT_PROMPTS, PromptKey, StreamConfig, StreamEngine, StreamRegion
 from toys import ConvDenoiser
 
 C, h, w = 4, 8, 8
@@ -253,6 +253,25 @@ def test_session_counts_lazy_encodes_and_mask_processings():
     stream.update(regions=moved)
     stream.step()
     assert (stream.encodes, stream.mask_processings) == (5, 4)  # only the changed prompt
+
+
+def test_session_keeps_recent_prompts_encoded_and_forgets_older_ones():
+    """A long live session types many prompts: the encode cache is bounded (RECENT_PROMPTS beyond the scene's), so a
+    recent prompt comes back without an encode and one from long ago is encoded again."""
+    stream, _, _, _ = toy_stream(T=2, p=3, cover_alpha=0.0)
+    stream.step()
+    edited = regions(3)
+    for n in range(RECENT_PROMPTS + 10):
+        edited[1] = StreamRegion(f"words {n}", edited[1].mask, mask_blur_std=4.0)
+        stream.update(regions=edited)
+        stream.step()
+    encodes = stream.encodes
+    for n, cost in ((RECENT_PROMPTS + 5, 0), (0, 1)):
+        edited[1] = StreamRegion(f"words {n}", edited[1].mask, mask_blur_std=4.0)
+        stream.update(regions=edited)
+        stream.step()
+        assert stream.encodes == encodes + cost
+        encodes = stream.encodes
 
 
 def test_session_reprocesses_the_masks_a_moved_mask_covers():

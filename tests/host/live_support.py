@@ -22,7 +22,7 @@ BRUSHES = [{"colour": "#ff0000", "prompt": "a red apple"}, {"colour": "#0000ff",
 def canvas_prompt(painting: str = "", brushes=None, live: bool = False, size: int = SIZE, seed: int = 0,
                   t_index_list: str = "0,32", preview: str = "latent2rgb") -> dict:
     """Checkpoint -> SemanticDrawCanvas (node "2") -> previews of the palette map ("3") and the live frame ("4").
-    Live previews default to latent2rgb here: the tiny model's random VAE decodes to near-black images."""
+    Live previews default to latent2rgb here: cheaper than the vae, and exact enough for the tests."""
     ckpt = tiny_models.FILES["sd15"]
     return {"1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
             "2": {"class_type": "SemanticDrawCanvas", "inputs": {

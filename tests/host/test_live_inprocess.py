@@ -51,3 +51,25 @@ def test_lazy_edits_reach_the_frames_within_t_plus_one(sd15_files):
     assert c[11] == c[8]  # the same state again: nothing re-encoded or re-processed
     assert run.session.stats.mask_updates == 1
     assert len(run.host.server.sent) == 12  # a frame requested after every call: one preview each
+
+
+def test_a_background_image_replaces_the_background_live_and_its_removal_restores_the_frames(sd15_files):
+    """Unpainted cells of a settled frame are the background image's latent (core's VAE encode + latent format):
+    section 4's background latent; removing the image brings back exactly the frames of the background prompt."""
+    import comfy.samplers
+    model, clip, vae = sd15_files
+    sigmas = comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), "sgm_uniform", 50)[[0, 32]]
+    ramp = torch.linspace(0, 1, 64)
+    image = torch.stack([ramp[None, :].expand(64, 64), ramp[:, None].expand(64, 64), 1 - ramp[None, :].expand(64, 64)],
+                        -1)[None]  # [1, 64, 64, 3]: a colour ramp
+    script = {3: {"background_image": image}, 6: {"background_image": None}, 9: "stop"}
+    run = run_scripted(model, clip, vae, json.dumps(BRUSHES), "a field", rgba(P0), sigmas, script)
+    f, c = run.frames, run.counters
+    before, with_image, removed = f[2], f[5], f[8]
+    expected = model.get_model_object("latent_format").process_in(vae.encode(image))  # [1, 4, 8, 8]
+    unpainted = (slice(0, 2), slice(6, 8))  # latent cells two or more cells from any stroke
+    assert (with_image[0][:, unpainted[0], unpainted[1]] - expected[0][:, unpainted[0], unpainted[1]]).abs().max() \
+        < 0.02 * expected.abs().max()
+    assert (before[0] - expected[0]).abs()[:, unpainted[0], unpainted[1]].max() > 0.2 * expected.abs().max()
+    assert torch.equal(removed, before)
+    assert c[8][0] == c[2][0]  # no prompt re-encoded by either background change

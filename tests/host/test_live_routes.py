@@ -48,6 +48,26 @@ def test_prompt_without_browser_reads_the_painting_and_outputs_masks_and_palette
     assert len(masks) == 2 and (masks[0] == red).all() and (masks[1] == blue).all()
 
 
+def test_background_file_shows_under_the_strokes_centre_cropped_as_the_canvas_shows_it(comfy_server):
+    """A 3:1 background of three bands on a square canvas: `cover` keeps only the middle band (a stretch would
+    keep all three); painted pixels stay the brush colour."""
+    bands = Image.new("RGB", (3 * SIZE, SIZE), "#ff8800")
+    bands.paste(Image.new("RGB", (SIZE, SIZE), "#2060c0"), (SIZE, 0))
+    name = f"bg_{uuid.uuid4().hex[:8]}.png"
+    bands.save(comfy_server.base / "input" / name)
+    im = painting(((4, 4, 27, 27), "#ff0000"))
+    stroke = f"canvas_{uuid.uuid4().hex[:8]}.png"
+    im.save(comfy_server.base / "input" / stroke)
+    prompt = saved_outputs(canvas_prompt(stroke))
+    prompt["2"]["inputs"]["background_file"] = name
+    entry = comfy_server.run(prompt)
+    palette = np.asarray(Image.open(next(f for f in comfy_server.images(entry) if f.name.startswith("canvas_map")))
+                         .convert("RGB")).astype(int)
+    expected = np.zeros((SIZE, SIZE, 3), int) + (0x20, 0x60, 0xc0)
+    expected[4:28, 4:28] = (255, 0, 0)
+    assert np.abs(palette - expected).max() <= 1
+
+
 def test_fingerprint_hashes_the_painting_file(comfy_server):
     name = f"canvas_{uuid.uuid4().hex[:8]}.png"
     painting(((4, 4, 27, 27), "#ff0000")).save(comfy_server.base / "input" / name)
@@ -94,6 +114,10 @@ def start(server, client_id="route-tests", node="2", **body):
     ({"painting": png_base64(painting(size=32))}, "32x32 but the live canvas is 64x64"),
     ({"painting": base64.b64encode(b"not a png").decode()}, "not a readable image"),
     ({"url": "http://example.com/x.png"}, "unknown fields"),
+    ({"background_file": "../comfyui.log"}, "outside ComfyUI's input folder"),
+    ({"background_file": "/etc/hostname"}, "outside ComfyUI's input folder"),
+    ({"background_file": "no_such_background.png"}, "is not in ComfyUI's input folder"),
+    ({"background_file": ["x.png"]}, "background_file must be a file name"),
 ])
 def test_bad_updates_get_a_clear_400_and_the_session_survives(comfy_server, body, message):
     session = start(comfy_server)
@@ -104,6 +128,16 @@ def test_bad_updates_get_a_clear_400_and_the_session_survives(comfy_server, body
     code, out = raw_post(comfy_server.url + LIVE + "/status", json.dumps(auth).encode())
     assert code == 200 and out["state"] == "queued"
     healthy(comfy_server)
+
+
+def test_a_background_file_in_the_input_folder_is_accepted_and_an_empty_name_removes_it(comfy_server):
+    session = start(comfy_server)
+    auth = {"session": session["session"], "token": session["token"]}
+    (comfy_server.base / "input" / "semanticdraw").mkdir(exist_ok=True)
+    painting(((0, 0, 63, 31), "#336699"), size=96).save(comfy_server.base / "input" / "semanticdraw" / "bg_test.png")
+    for name in ("semanticdraw/bg_test.png", ""):
+        code, out = raw_post(comfy_server.url + LIVE + "/update", json.dumps({"background_file": name, **auth}).encode())
+        assert code == 200 and out["state"] == "queued", out
 
 
 def test_oversized_body_and_huge_image_are_refused_before_decoding(comfy_server):
