@@ -180,12 +180,16 @@ class CanvasEditor {
     this.table = el("div", { className: "semanticdraw-brushes" });
     this.addButton = btn("+ brush", "Add a brush (later brushes paint over earlier ones)", () => this.addBrush());
     this.canvas = el("canvas", { className: "semanticdraw-paint" });
-    this.canvas.style.cssText = "width:100%;touch-action:none;cursor:crosshair;image-rendering:pixelated;"
-      + "background:#fff center / cover no-repeat"; // cover = the centre crop the node encodes
+    this.canvas.style.cssText = "position:relative;display:block;width:100%;touch-action:none;cursor:crosshair;"
+      + "image-rendering:pixelated";
+    this.underlay = el("img", { className: "semanticdraw-background", alt: "" }); // cover = the node's centre crop
+    this.underlay.style.cssText = "position:absolute;inset:0;width:100%;height:100%;object-fit:cover;display:none";
+    const paper = el("div", {}, this.underlay, this.canvas);
+    paper.style.cssText = "position:relative;background:#fff;align-self:start";
     this.ctx = this.canvas.getContext("2d", { willReadFrequently: true });
     this.frame = el("img", { className: "semanticdraw-frame", alt: "live frame" });
     this.frame.style.cssText = "width:100%;display:none";
-    const views = el("div", {}, this.canvas, this.frame);
+    const views = el("div", {}, paper, this.frame);
     views.style.cssText = "display:grid;grid-template-columns:1fr 1fr;gap:4px";
     this.root = el("div", { className: "semanticdraw-canvas" }, tools, this.table, this.addButton, views);
     this.root.style.cssText = "display:flex;flex-direction:column;gap:4px;font-size:12px;overflow:auto";
@@ -454,7 +458,9 @@ class CanvasEditor {
 
   showBackground() {
     const name = this.w.background_file?.value ?? "";
-    this.canvas.style.backgroundImage = name ? `url("${viewUrl(name)}")` : "none";
+    this.underlay.style.display = name ? "" : "none";
+    if (name) this.underlay.src = viewUrl(name);
+    else this.underlay.removeAttribute("src");
   }
 
   async restore(painting, brushes) {

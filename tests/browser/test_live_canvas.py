@@ -1,9 +1,12 @@
 """Paint live in the real frontend (issue 10's script): two strokes with two brushes by mouse, canvas pixels read back,
-Live on until 5 frames, a new stroke changes the shown frame inside its area, a prompt change and a background image
-reach the stream (the frame's unpainted pixels take the image's colour; removing it brings the frame back), Stop
-leaves the server idle, save + reload restore the painting, the brushes and the background file, Queue Prompt renders
-an image. Frames are compared once the stream has settled (idle, every computed frame shown): a settled frame
-depends only on the scene (fixed per-slot noise)."""
+Live on until 5 frames, a background image uploaded through the node reaches the stream (unpainted pixels take its
+colour), a new stroke changes the shown frame inside its area and nowhere far from it, a prompt change reaches the
+stream, removing the image gives the unpainted pixels back to the background prompt, Stop leaves the server idle,
+save + reload restore the painting, the brushes and the background file, Queue Prompt renders an image. Frames are
+compared once the stream has settled (idle, every computed frame shown): a settled frame depends only on the scene
+(fixed per-slot noise). The tiny random model's prediction is about its noisy input whatever the prompt, so a stroke
+is seen against the background image (image colour -> the brush's prediction); prompt effects on the frame latents
+are measured in tests/host/test_live_inprocess.py."""
 import json
 import os
 
@@ -29,7 +32,7 @@ def small_workflow() -> dict:
         elif node["type"] == "SemanticDrawCanvas":
             v[0] = v[1] = SIZE
             node["pos"] = [40, 40]
-            node["size"] = [560, 900]
+            node["size"] = [480, 900]
         elif node["type"] == "EmptyLatentImage":
             v[0] = v[1] = SIZE
         elif node["type"] == "SemanticDrawSampler":
@@ -137,21 +140,46 @@ def test_paint_live_stop_save_reload_and_queue(comfy_page, comfy_server, tmp_pat
     page.locator(".semanticdraw-live").click()
     start = wait_data(page, "+d.liveFrames >= 5 && +d.previews >= 1 && d.liveState === 'running'")
     assert page.evaluate(f"() => {EDITOR}.frame.src.startsWith('blob:')")
-    if os.environ.get("SEMANTICDRAW_SCREENSHOTS"):
-        (REPO / "docs").mkdir(exist_ok=True)
-        page.screenshot(path=str(REPO / "docs" / "live_canvas.png"), clip={"x": 0, "y": 0, "width": 700, "height": 980})
 
-    # 4: a new stroke reaches the stream without a restart: masks re-processed, no prompt encoded, and the frame
-    # changes inside the stroke's area more than far from it
+    # 4a: a background image uploaded through the node reaches the stream: unpainted pixels take its colour
+    unpainted = (44, 50, 64, 64)  # 20 pixels or more from every stroke (blur 8)
+    upload_background(page, background)
+    shown_under = page.evaluate(f"""async () => {{
+        const img = {EDITOR}.underlay, canvas = {EDITOR}.canvas.getBoundingClientRect();
+        await img.decode();
+        const r = img.getBoundingClientRect();
+        return [img.naturalWidth, img.naturalHeight, r.x === canvas.x && r.y === canvas.y && r.width === canvas.width,
+                getComputedStyle(img).display !== "none"];
+    }}""")
+    assert shown_under == [96, 64, True, True]  # the uploaded image, right under the strokes
     first = settled_frame(page)
-    drag(page, 0, [(40, 30), (58, 30)])
+    shown = mean_colour(first, unpainted)
+    print(f"unpainted pixels with the background image: {shown} (image: (230, 140, 40))")
+    assert max(abs(a - b) for a, b in zip(shown, (230, 140, 40))) < 25
+
+    # 4b: a new stroke reaches the stream without a restart: masks re-processed, no prompt encoded, and the frame
+    # changes inside the stroke's area and not far from it. The brush's blur is set to 0 first (in its row), so the
+    # stroke is a region from the first slot on: a blurred thin stroke only enters the last slots, where the random
+    # model passes the background through almost unchanged.
+    blur = page.locator(".semanticdraw-brush").nth(0).locator("input[type=number]").nth(1)
+    blur.fill("0")
+    blur.press("Enter")
+    blur.blur()
+    page.wait_for_function(f"() => JSON.parse({EDITOR}.w.brushes.value)[0].blur === 0")
+    first = settled_frame(page)
+    page.evaluate(f"() => {{ {EDITOR}.size = 12; }}")
+    drag(page, 0, [(40, 24), (58, 24)])
     stroke = wait_data(page, f"+d.maskUpdates > {start['maskUpdates']} && +d.liveFrames > {start['liveFrames']} "
                              "&& d.latencyFrames !== ''")
-    assert stroke["promptsEncoded"] == start["promptsEncoded"] and int(stroke["latencyFrames"]) <= 4 + 1
+    assert int(stroke["latencyFrames"]) <= 4 + 1
     stroked = settled_frame(page)
-    inside, far = mean_difference(first, stroked, (40, 28, 58, 33)), mean_difference(first, stroked, (0, 56, 8, 64))
+    stroke = page.evaluate(DATA)
+    assert stroke["promptsEncoded"] == start["promptsEncoded"]
+    inside, far = mean_difference(first, stroked, (44, 20, 56, 28)), mean_difference(first, stroked, unpainted)
     print(f"frame change inside the stroke {inside:.2f}, far from it {far:.2f} (of 255)")
-    assert inside > 2 and inside > 2 * far
+    assert inside > 20 and far < 2
+    if os.environ.get("SEMANTICDRAW_SCREENSHOTS"):
+        page.screenshot(path=str(REPO / "docs" / "live_canvas.png"), clip={"x": 0, "y": 0, "width": 620, "height": 1000})
 
     # 5: a brush prompt change: exactly one prompt encoded, new frames follow
     page.locator(".sd-prompt").nth(0).fill("a green pear")
@@ -159,18 +187,12 @@ def test_paint_live_stop_save_reload_and_queue(comfy_page, comfy_server, tmp_pat
     page.locator(".sd-prompt").nth(0).blur()
     wait_data(page, f"+d.promptsEncoded === {int(stroke['promptsEncoded']) + 1} && "
                     f"+d.liveFrames > {stroke['liveFrames']}")
-    renamed = settled_frame(page)
 
-    # 5b: a background image uploaded through the node reaches the stream: unpainted pixels take its colour; removing
-    # it brings back the frame of the background prompt
-    upload_background(page, background)
-    assert "/view?" in page.evaluate(f"() => {EDITOR}.canvas.style.backgroundImage")
-    unpainted = (44, 48, 64, 64)  # far from every stroke and its blur
-    shown = mean_colour(settled_frame(page), unpainted)
-    print(f"unpainted pixels with the background image: {shown} (image: (230, 140, 40))")
-    assert max(abs(a - b) for a, b in zip(shown, (230, 140, 40))) < 25
+    # 5b: removing the image gives the unpainted pixels back to the background prompt
     page.get_by_role("button", name="No image").click()
-    assert settled_frame(page) == renamed
+    assert page.evaluate(f"() => getComputedStyle({EDITOR}.underlay).display") == "none"
+    shown = mean_colour(settled_frame(page), unpainted)
+    assert max(abs(a - b) for a, b in zip(shown, (230, 140, 40))) > 25
 
     # 6: Stop: the session ends, the prompt finishes with the last frame saved, the server is idle and healthy
     previews = int(page.evaluate(DATA)["previews"])
@@ -206,7 +228,7 @@ def test_paint_live_stop_save_reload_and_queue(comfy_page, comfy_server, tmp_pat
     prompts = page.evaluate("() => Array.from(document.querySelectorAll('.sd-prompt')).map(e => e.value)")
     assert prompts == ["a green pear", "a green hill", "a bright yellow sun"]
     assert page.evaluate(f"() => {EDITOR}.w.background_file.value") == background_name
-    assert background_name.split("/")[-1] in page.evaluate(f"() => {EDITOR}.canvas.style.backgroundImage")
+    assert background_name.split("/")[-1] in page.evaluate(f"() => {EDITOR}.underlay.src")
     assert not page.evaluate("() => Object.values(localStorage).some(v => v.includes('data:image/png'))")
 
     # 8: Queue Prompt renders the painting with the still sampler
