@@ -184,7 +184,8 @@ class Bench:
     def ours(self, masks, latent, steps):
         from semanticdraw.nodes.regions import Region, RegionStack
         from semanticdraw.nodes.sampling import SemanticDrawSampler
-        stack = RegionStack(regions=tuple(Region(inprocess.cond(i + 1), inprocess.cond(0), m) for i, m in enumerate(masks)))
+        stack = RegionStack(regions=tuple(Region(inprocess.cond(i + 1), inprocess.cond(0), m)
+                                          for i, m in enumerate(masks)))
         kw = dict(bootstrap_steps=1, bootstrap_mix_steps=1.0, leak_sensitivity=0.2, mask_type="discrete",
                   cover_alpha=0.3, tile_size=0)
         return lambda: SemanticDrawSampler.execute(self.model, stack, {"samples": latent}, 1, steps, 1.0, "lcm",
@@ -231,7 +232,8 @@ class Bench:
         for p in ps:
             masks = region_masks(p, 8 * h, 8 * h)
             latent = torch.zeros(1, 4, h, h)
-            md = multidiffusion(self.comfy_cfg_denoiser(p), masks, h, h, sigmas, get_views(h, h, 0), md_steps, self.device)
+            md = multidiffusion(self.comfy_cfg_denoiser(p), masks, h, h, sigmas, get_views(h, h, 0), md_steps,
+                                self.device)
             r = self.measure({"ours": self.ours(masks, latent, steps), "native": self.native(masks, latent, steps),
                               "bound": self.model_calls(p, h, h, steps), "md": md}, self.counter.batches, ("md",))
             scale = 50 / md_steps
@@ -240,7 +242,8 @@ class Bench:
                      multidiffusion_s=r["md"]["s"] * scale, md_calls=int(r["md"]["calls"] * scale),
                      md_steps_timed=md_steps, lower_bound_s=r["bound"]["s"], overhead=r["ours"]["s"] / r["bound"]["s"],
                      speedup_vs_md=r["md"]["s"] * scale / r["ours"]["s"], vs_native=r["ours"]["s"] / r["native"]["s"],
-                     ours_mb=r["ours"]["mb"], native_mb=r["native"]["mb"], md_mb=r["md"]["mb"], bound_mb=r["bound"]["mb"])
+                     ours_mb=r["ours"]["mb"], native_mb=r["native"]["mb"], md_mb=r["md"]["mb"],
+                     bound_mb=r["bound"]["mb"])
 
     # -- large canvas: one tiny diffusers UNet for every method ------------------------------------------
     def canvas(self, sizes, regions, steps_timed):
@@ -276,20 +279,25 @@ class Bench:
             ours()  # learns the batch the lower bound needs (and warms up)
             views = get_views(h, w, 96)
             shape = (batches[0], 4, views[0][1] - views[0][0], views[0][3] - views[0][2])
-            x, t, c = torch.randn(shape, device=self.device, dtype=self.dtype), torch.full(shape[:1], 500.0, device=self.device), pos[0].expand(shape[0], -1, -1).to(self.dtype)
+            x = torch.randn(shape, device=self.device, dtype=self.dtype)
+            t = torch.full(shape[:1], 500.0, device=self.device)
+            c = pos[0].expand(shape[0], -1, -1).to(self.dtype)
 
             def bound():
                 with torch.no_grad():
                     for _ in range(steps):
                         unet(x, t, encoder_hidden_states=c)
-            md = multidiffusion(md_denoise, masks, h, w, md_sigmas, get_views(h, w, 64, stride=8), steps_timed, self.device)
+            md = multidiffusion(md_denoise, masks, h, w, md_sigmas, get_views(h, w, 64, stride=8), steps_timed,
+                                self.device)
             panorama = lambda: pano(prompt_embeds=pos[0], negative_prompt_embeds=neg, height=H, width=W,
                                     num_inference_steps=steps_timed, guidance_scale=MD_CFG, output_type="latent")
-            r = self.measure({"ours": ours, "bound": bound, "md": md, "panorama": panorama}, batches, ("md", "panorama"),
-                             extra_rounds=2)  # the tiny UNet's calls jitter by ~5%: more rounds for the bound
+            # the tiny UNet's calls jitter by ~5%: more rounds for the bound
+            r = self.measure({"ours": ours, "bound": bound, "md": md, "panorama": panorama}, batches,
+                             ("md", "panorama"), extra_rounds=2)
             scale = 50 / steps_timed
             self.add(row=f"canvas {W}x{H} p={regions}", ours_s=r["ours"]["s"], ours_calls=r["ours"]["calls"],
-                     ours_batch=r["ours"]["batch"], lower_bound_s=r["bound"]["s"], overhead=r["ours"]["s"] / r["bound"]["s"],
+                     ours_batch=r["ours"]["batch"], lower_bound_s=r["bound"]["s"],
+                     overhead=r["ours"]["s"] / r["bound"]["s"],
                      multidiffusion_s=r["md"]["s"] * scale, md_calls=int(r["md"]["calls"] * scale),
                      panorama_s=r["panorama"]["s"] * scale, panorama_calls=int(r["panorama"]["calls"] * scale),
                      ref_steps_timed=steps_timed, speedup_vs_md=r["md"]["s"] * scale / r["ours"]["s"],
@@ -329,7 +337,8 @@ class Bench:
         frame = r["stream"]["s"] / frames
         self.add(row=f"stream T={T} p={p} {8 * h}px", frame_s=frame, fps=1 / frame,
                  calls_per_frame=r["stream"]["calls"] / frames, batch=r["stream"]["batch"],
-                 one_batched_call_s=r["bound"]["s"], overhead=frame / r["bound"]["s"], regenerate_s=r["regenerate"]["s"],
+                 one_batched_call_s=r["bound"]["s"], overhead=frame / r["bound"]["s"],
+                 regenerate_s=r["regenerate"]["s"],
                  regenerate_calls=r["regenerate"]["calls"], speedup_vs_regenerate=r["regenerate"]["s"] / frame,
                  t_calls_of_p_s=r["regenerate_bound"]["s"],
                  model_batching_gain=r["regenerate_bound"]["s"] / r["bound"]["s"],
@@ -341,8 +350,10 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="tiny sizes, one round, for CI smoke runs")
     ap.add_argument("--gpu", action="store_true", help="full-size SD1.5 UNet, fp16, cuda")
     ap.add_argument("--compile", action="store_true",
-                    help="torch.compile the UNets in place (every method alike; compiles in the warm-up round: not with --quick)")
-    ap.add_argument("--channels-last", action="store_true", help="channels-last UNet weights (every method alike)")
+                    help="torch.compile the UNets in place (every method alike; compiles in the warm-up round: "
+                         "not with --quick)")
+    ap.add_argument("--channels-last", action="store_true",
+                    help="channels-last UNet weights (every method alike)")
     ap.add_argument("--rounds", type=int, default=3, help="rounds per row: 1 warm-up/memory + timed ones")
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("results.json"))
     ap.add_argument("--only", nargs="+", choices=["still", "canvas", "stream"], default=["still", "canvas", "stream"])

@@ -158,8 +158,8 @@ class CanvasStream:
 def run_live_canvas(node_id, model, clip, vae, table, background_prompt, painting, background_image, seed,
                     t_index_list, scheduler, cfg_type, cfg, preview="vae"):
     """Run the live session started for this client's node until Stop; returns the last frame (IMAGE) and the
-    canvas state it ended with `(brushes, background_prompt, painting, background_image)`. Raises `LiveAbort` when it ended without
-    output; core's interrupt propagates as usual."""
+    canvas state it ended with `(brushes, background_prompt, painting, background_image)`. Raises `LiveAbort` when it
+    ended without output; core's interrupt propagates as usual."""
     session = HUB.claim(prompt_server().client_id, str(node_id))
     if session is None:
         raise NodeInputError(f"{NODE}: live is on but no live session was started for node {node_id} of this client; "

@@ -19,8 +19,10 @@ install_host() {  # $1: target folder
   mkdir -p "$(dirname "$target")"
   tmp="$(mktemp -d "$(dirname "$target")/.comfyui-XXXXXX")"
   if [ -n "${COMFYUI_ARCHIVE:-}" ]; then
-    [ -f "$COMFYUI_ARCHIVE" ] || fail "COMFYUI_ARCHIVE=$COMFYUI_ARCHIVE is not a file. Point it at a ComfyUI source .tar.gz."
-    echo "no ComfyUI found: installing ComfyUI $tag from $COMFYUI_ARCHIVE into $target (set COMFYUI_PATH to use your own)" >&2
+    [ -f "$COMFYUI_ARCHIVE" ] \
+      || fail "COMFYUI_ARCHIVE=$COMFYUI_ARCHIVE is not a file. Point it at a ComfyUI source .tar.gz."
+    echo "no ComfyUI found: installing ComfyUI $tag from $COMFYUI_ARCHIVE into $target" \
+      "(set COMFYUI_PATH to use your own)" >&2
     tar xzf "$COMFYUI_ARCHIVE" -C "$tmp" || fail "could not unpack $COMFYUI_ARCHIVE (is it a .tar.gz of ComfyUI?)"
     local top; top="$(find "$tmp" -mindepth 2 -maxdepth 2 -name main.py -printf '%h\n' | head -n 1)"
     [ -n "$top" ] || fail "$COMFYUI_ARCHIVE holds no ComfyUI (no */main.py inside)."

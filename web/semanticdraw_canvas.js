@@ -13,6 +13,7 @@ const SAVE_DELAY_MS = 400;
 const LIVE_UPDATE_MS = 80; // at most this often during a stroke; the server keeps only the latest anyway
 const KEEPALIVE_MS = 5000;
 const SUBFOLDER = "semanticdraw";
+const TOOL_KEYS = { b: "brush", e: "eraser", f: "fill" };
 const DEFAULTS = { negative: "", mask_strength: 1, blur: 8, prompt_strength: 0.95 };
 const PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6", "#bcf60c",
   "#008080", "#9a6324", "#800000", "#808000", "#000075", "#ffe119", "#fabebe", "#aaffc3"];
@@ -73,6 +74,8 @@ function parseBrushes(text) {
   }
 }
 
+const isTextField = (e) => e instanceof HTMLInputElement && !["radio", "range", "color"].includes(e.type)
+  || e instanceof HTMLTextAreaElement && !e.classList.contains("semanticdraw-keys");
 const hexToRgb = (hex) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
 
 // Flood fill of the region connected to (x, y) that has exactly its RGBA, in place.
@@ -155,11 +158,13 @@ class CanvasEditor {
   // -- UI -------------------------------------------------------------------------------------------------
   build() {
     this.toolButtons = {
-      brush: btn("Brush", "Paint with the selected brush (pen pressure sets the width)", () => this.setTool("brush")),
-      eraser: btn("Eraser", "Erase to background", () => this.setTool("eraser")),
-      fill: btn("Fill", "Fill the clicked area with the selected brush", () => this.setTool("fill")),
+      brush: btn("Brush", "Paint with the selected brush (B; pen pressure sets the width; Alt+click picks the brush "
+        + "under the pointer)", () => this.setTool("brush")),
+      eraser: btn("Eraser", "Erase to background (E)", () => this.setTool("eraser")),
+      fill: btn("Fill", "Fill the clicked area with the selected brush (F)", () => this.setTool("fill")),
     };
-    this.sizeInput = el("input", { type: "range", min: 1, max: 256, value: this.size, title: "Brush size (pixels)",
+    this.sizeInput = el("input", { type: "range", min: 1, max: 256, value: this.size,
+      title: "Brush size (pixels; [ and ])",
       oninput: () => { this.size = +this.sizeInput.value; } });
     this.liveButton = btn("Live", "Stream frames that follow your strokes (press again to Stop)",
       () => this.toggleLive());
@@ -197,11 +202,47 @@ class CanvasEditor {
     this.canvas.addEventListener("pointermove", (e) => this.move(e));
     this.canvas.addEventListener("pointerup", (e) => this.up(e));
     this.canvas.addEventListener("pointercancel", (e) => this.up(e));
-    this.root.addEventListener("keydown", (e) => {
-      if ((e.ctrlKey || e.metaKey) && e.key === "z") { e.preventDefault(); e.stopPropagation(); this.step(-1); }
-      if ((e.ctrlKey || e.metaKey) && e.key === "y") { e.preventDefault(); e.stopPropagation(); this.step(1); }
-    });
+    // Keys go to a hidden textarea focused by any click in the node outside a text field: the frontend's graph undo
+    // and keybindings leave text fields alone, so Ctrl+Z here undoes a stroke, not a graph change.
+    this.keys = el("textarea", { className: "semanticdraw-keys", tabIndex: -1, ariaLabel: "canvas shortcuts",
+      oninput: () => { this.keys.value = ""; } });
+    this.keys.style.cssText = "position:absolute;width:1px;height:1px;opacity:0;pointer-events:none;resize:none";
+    this.root.prepend(this.keys);
+    this.root.addEventListener("keydown", (e) => this.shortcut(e));
+    this.root.addEventListener("pointerup", (e) => { if (!isTextField(e.target)) this.focusKeys(); });
     this.setTool("brush");
+  }
+
+  // Ctrl+Z / Ctrl+Y undo and redo; B, E, F pick brush, eraser, fill; [ and ] shrink and grow the brush. Keys typed
+  // into the node's text and number fields stay there.
+  shortcut(e) {
+    const typing = isTextField(e.target);
+    const ctrl = e.ctrlKey || e.metaKey, key = e.key.toLowerCase();
+    let handled = true;
+    if (ctrl && key === "z") this.step(-1);
+    else if (ctrl && key === "y") this.step(1);
+    else if (typing || ctrl || e.altKey) handled = false;
+    else if (TOOL_KEYS[key]) this.setTool(TOOL_KEYS[key]);
+    else if (key === "[" || key === "]") this.setSize(key === "]" ? this.size * 1.25 : this.size / 1.25);
+    else handled = false;
+    if (handled) { e.preventDefault(); e.stopPropagation(); }
+  }
+
+  focusKeys() { this.keys.focus({ preventScroll: true }); }
+
+  setSize(size) {
+    this.size = Math.round(Math.min(256, Math.max(1, size)));
+    this.sizeInput.value = this.size;
+  }
+
+  // Alt+click: the brush whose colour is under the pointer becomes the active brush (eyedropper).
+  pick(e) {
+    const [x, y] = this.point(e).map(Math.floor);
+    const [r, g, b, a] = this.ctx.getImageData(x, y, 1, 1).data;
+    const i = this.brushes.findIndex((brush) => hexToRgb(brush.colour).join() === [r, g, b].join());
+    if (a === 0 || i < 0) return;
+    this.active = i;
+    this.renderTable();
   }
 
   setTool(tool) {
@@ -303,6 +344,8 @@ class CanvasEditor {
     if (e.button !== 0) return;
     e.preventDefault();
     e.stopPropagation();
+    this.focusKeys();
+    if (e.altKey) { this.pick(e); return; }
     const brush = this.brushes[this.active];
     if (!brush && this.tool !== "eraser") return;
     if (this.tool === "fill") {

@@ -179,7 +179,8 @@ def test_paint_live_stop_save_reload_and_queue(comfy_page, comfy_server, tmp_pat
     print(f"frame change inside the stroke {inside:.2f}, far from it {far:.2f} (of 255)")
     assert inside > 20 and far < 2
     if os.environ.get("SEMANTICDRAW_SCREENSHOTS"):
-        page.screenshot(path=str(REPO / "docs" / "live_canvas.png"), clip={"x": 0, "y": 0, "width": 620, "height": 1000})
+        page.screenshot(path=str(REPO / "docs" / "live_canvas.png"),
+                        clip={"x": 0, "y": 0, "width": 620, "height": 1000})
 
     # 5: a brush prompt change: exactly one prompt encoded, new frames follow
     page.locator(".sd-prompt").nth(0).fill("a green pear")

@@ -105,7 +105,8 @@ def test_guider_composes_with_sampler_custom_advanced(pack, sd15):
 def test_bad_masks_name_node_and_input(pack, sd15, bad, needle):
     from semanticdraw.nodes.regions import NodeInputError, Region, RegionStack
     left, box = masks()
-    first = {"empty": left, "nan": left * float("nan"), "size": torch.ones(256, 512), "batch": torch.stack([left, box])}[bad]
+    first = {"empty": left, "nan": left * float("nan"), "size": torch.ones(256, 512),
+             "batch": torch.stack([left, box])}[bad]
     second = torch.zeros(256, 256) if bad == "empty" else box
     regions = RegionStack(regions=(Region(cond(1), None, first), Region(cond(2), None, second)))
     with pytest.raises(NodeInputError) as e:

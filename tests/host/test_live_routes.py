@@ -136,7 +136,8 @@ def test_a_background_file_in_the_input_folder_is_accepted_and_an_empty_name_rem
     (comfy_server.base / "input" / "semanticdraw").mkdir(exist_ok=True)
     painting(((0, 0, 63, 31), "#336699"), size=96).save(comfy_server.base / "input" / "semanticdraw" / "bg_test.png")
     for name in ("semanticdraw/bg_test.png", ""):
-        code, out = raw_post(comfy_server.url + LIVE + "/update", json.dumps({"background_file": name, **auth}).encode())
+        body = json.dumps({"background_file": name, **auth}).encode()
+        code, out = raw_post(comfy_server.url + LIVE + "/update", body)
         assert code == 200 and out["state"] == "queued", out
 
 
