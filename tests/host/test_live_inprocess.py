@@ -16,17 +16,27 @@ P1 = painting(((4, 4, 27, 27), "#ff0000"), ((36, 36, 59, 59), "#0000ff"), (STROK
 RENAMED = [dict(BRUSHES[0], prompt="a green pear"), BRUSHES[1]]
 
 
-@pytest.fixture(scope="module")
-def sd15_files(pack):
+def load(kind: str):
     import comfy.sd
     from tools import tiny_models
-    return comfy.sd.load_checkpoint_guess_config(str(tiny_models.checkpoint("sd15")), output_vae=True,
+    return comfy.sd.load_checkpoint_guess_config(str(tiny_models.checkpoint(kind)), output_vae=True,
                                                  output_clip=True)[:3]
 
 
-def test_lazy_edits_reach_the_frames_within_t_plus_one(sd15_files):
+@pytest.fixture(scope="module")
+def sd15_files(pack):
+    return load("sd15")
+
+
+@pytest.fixture(scope="module", params=["sd15", "sd3"])
+def model_files(pack, request):
+    """The SD1.5-shaped eps checkpoint and the SD3-shaped flow checkpoint (16 channels, MMDiT)."""
+    return load(request.param)
+
+
+def test_lazy_edits_reach_the_frames_within_t_plus_one(model_files):
     import comfy.samplers
-    model, clip, vae = sd15_files
+    model, clip, vae = model_files
     sigmas = comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), "sgm_uniform", 50)[[0, 32]]
     # each phase settles in T + 1 = 3 calls; the edit of a phase is queued during the last call of the one before
     script = {3: {"painting": rgba(P1)}, 6: {"brushes": RENAMED}, 9: {"brushes": RENAMED}, 12: "stop"}
