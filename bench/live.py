@@ -7,7 +7,7 @@ Default: the tiny random SD1.5-shaped checkpoint on CPU (32x32 latents). A run d
 (`CanvasStream` + `engine.live.run_live`) in-process through `tools/live_inprocess.py`: the scene settles, a stroke
 is queued during call `n`, and the latency is the first call whose frame differs (inside the stroke) from a run
 without the stroke, same seed and noises. The batched call is `apply_model` on T*(brushes+1) samples with the same
-latent size and conditioning shape, timed alone. Timings: median of the steady calls (no edit applied), min of 5
+latent size and conditioning shape, timed alone. Timings: median of the steady calls (no edit applied) and median of 7
 timed batched calls after a warm-up. GPU profile (SD1.5 size, 512x512, 3 brushes + background, T=4, fp16):
 `--gpu --checkpoint v1-5-pruned-emaonly.safetensors --size 512` (not run: no GPU was lent, see bench/RESULTS.md).
 """
@@ -47,7 +47,7 @@ def stroke_box(size: int) -> tuple[int, int, int, int]:
 
 
 def batched_call(model, n: int, latent_shape, context, device, dtype) -> float:
-    """Seconds of one `apply_model` call on n samples (min of 5 after a warm-up)."""
+    """Seconds of one `apply_model` call on n samples (median of 7 after a warm-up, the statistic of the frames)."""
     import comfy.model_management
     comfy.model_management.load_models_gpu([model])
     x = torch.randn((n,) + tuple(latent_shape), device=device, dtype=dtype)
@@ -55,7 +55,7 @@ def batched_call(model, n: int, latent_shape, context, device, dtype) -> float:
     c = context.to(device, dtype).expand(n, -1, -1)
     times = []
     with torch.no_grad():
-        for i in range(6):
+        for i in range(8):
             if device.type == "cuda":
                 torch.cuda.synchronize()
             start = time.perf_counter()
@@ -63,7 +63,7 @@ def batched_call(model, n: int, latent_shape, context, device, dtype) -> float:
             if device.type == "cuda":
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - start)
-    return min(times[1:])
+    return statistics.median(times[1:])
 
 
 def main() -> None:

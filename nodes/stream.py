@@ -55,12 +55,21 @@ def host_prompts(stack: RegionStack, changes: dict, clip) -> dict:
     return raw
 
 
+def negative_partners(raw: dict) -> dict:
+    """Each negative handle of `host_prompts` -> the positive it is the uncond of (core fills a negative in from its
+    positive: GLIGEN, ControlNetApply's control, areas)."""
+    partners = {key: ("pos", key[1], None) for key in raw if isinstance(key, tuple) and key[0] == "neg"}
+    return partners | ({"bgneg": "bg"} if "bgneg" in raw else {})
+
+
 class HostPrompts:
     """The stream session's `encode` (engine/stream.py): a `PromptKey` of host handles or `scene.Text`
-    targets -> processed cond dicts, blended by prompt strength (section 3)."""
+    targets -> processed cond dicts, blended by prompt strength (section 3); a negative is processed with its
+    positive, as core processes a prompt's pair."""
 
     def __init__(self, raw: dict, clip, process):
         self.raw, self.clip, self.process, self.texts = raw, clip, process, {}
+        self.partners = negative_partners(raw)
 
     def conditioning(self, handle) -> list:
         return resolve(handle, self.clip, self.texts) if isinstance(handle, Text) else self.raw[handle]
@@ -69,7 +78,8 @@ class HostPrompts:
         cond = self.conditioning(key.prompt)
         if key.background is not None and key.strength != 1.0:
             cond = lerp_conditioning(self.conditioning(key.background), cond, key.strength)
-        return self.process(cond)
+        partner = self.partners.get(key.prompt)
+        return self.process(cond, None if partner is None else self.raw[partner])
 
 
 class StreamJob:
@@ -142,12 +152,16 @@ class StreamGuider(comfy.samplers.CFGGuider):
         frames = self.job.run(self, latent_image, device)
         return self.inner_model.process_latent_out(frames.to(torch.float32))
 
-    def process(self, cond: list) -> list[dict]:
-        """A CONDITIONING processed for this model and canvas, as core processes a prompt."""
+    def process(self, cond: list, positive: list | None = None) -> list[dict]:
+        """A CONDITIONING processed for this model and canvas, as core processes a prompt; a negative with its
+        `positive`, so that it gets core's uncond fill-ins (the positive's GLIGEN, ControlNetApply's control, areas)."""
         noise, device, latent_image, seed = self.run_inputs
-        conds = {"positive": comfy.sampler_helpers.convert_cond(cond)}
+        kind = "positive" if positive is None else "negative"
+        conds = {kind: comfy.sampler_helpers.convert_cond(cond)}
+        if positive is not None:
+            conds["positive"] = comfy.sampler_helpers.convert_cond(positive)
         processed = comfy.samplers.process_conds(self.inner_model, noise, conds, device, latent_image, None, seed)
-        return processed["positive"]
+        return processed[kind]
 
     def denoiser_for(self, conds: list) -> HostDenoiser:
         return HostDenoiser(self.inner_model, list(conds), [], 1.0, self.run_options)

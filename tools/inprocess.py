@@ -20,6 +20,8 @@ SD15_UNET = {"context_dim": 768, "model_channels": 320, "use_linear_in_transform
              "channel_mult": [1, 2], "transformer_depth": [1, 1], "transformer_depth_output": [1, 1, 1, 1],
              "transformer_depth_middle": 1, "num_head_channels": 64, "num_heads": -1, "use_spatial_transformer": True,
              "legacy": False, "image_size": 32, "dims": 2, "use_checkpoint": False}
+SD15_UNET_2RB = {**SD15_UNET, "num_res_blocks": [2, 2], "transformer_depth": [1, 1, 1, 1],
+                 "transformer_depth_output": [1] * 6}  # SD1.5's two res blocks per level, where T2I adapters add
 SDXL_UNET = {**SD15_UNET, "context_dim": 2048, "adm_in_channels": 2816, "use_linear_in_transformer": True,
              "num_classes": "sequential"}
 SD3_MMDIT = {"in_channels": 16, "out_channels": 16, "patch_size": 2, "depth": 2, "input_size": None,
@@ -69,13 +71,16 @@ class CallCounter:
 def tiny_model(kind: str = "sd15", seed: int = 0):
     """A ModelPatcher over a tiny random-weight SD1.5- or SDXL-shaped UNet or SD3-shaped MMDiT, on CPU.
 
-    `sd15v` is the SD1.5-shaped UNet as a v-prediction model (as SD2.x 768-v checkpoints load)."""
+    `sd15v` is the SD1.5-shaped UNet as a v-prediction model (as SD2.x 768-v checkpoints load); `sd15x2` has SD1.5's
+    two res blocks per level (input blocks 2 and 5 are res blocks, where SD1.5 T2I adapters add their features; the
+    one-res-block UNet has a downsampler at block 2 and core skips the feature with "control could not be applied")."""
     import comfy.model_base
     import comfy.model_patcher
     import comfy.supported_models
 
     config = {"sd15": lambda: comfy.supported_models.SD15(dict(SD15_UNET)),
               "sd15v": lambda: comfy.supported_models.SD15(dict(SD15_UNET)),
+              "sd15x2": lambda: comfy.supported_models.SD15(dict(SD15_UNET_2RB)),
               "sdxl": lambda: comfy.supported_models.SDXL(dict(SDXL_UNET)),
               "sd3": lambda: comfy.supported_models.SD3(dict(SD3_MMDIT))}[kind]()
     if kind == "sd15v":

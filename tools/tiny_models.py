@@ -7,6 +7,8 @@
   only text encoder and a 16-channel TAESD-shaped VAE of the same kind; detected as SD3.
 - `tiny_sd15_lora.safetensors` (random LoRA of the SD1.5-shaped UNet's linears) and
   `tiny_sd15_controlnet.safetensors` (a random ControlNet for it): per-region LoRA and ControlNet.
+- `tiny_sd15_gligen.safetensors` (GLIGEN for that UNet) and `tiny_sd15_t2i_adapter.safetensors` (an SD1.5 T2I
+  adapter, for the two-res-block UNet `inprocess.tiny_model("sd15x2")`): GLIGEN and T2I adapters inside regions.
 Files are made once into a cache (`SEMANTICDRAW_TINY_CACHE`, default ~/.cache/semanticdraw-tiny), from
 a fixed seed, written under a temporary name and renamed. SDXL is too large to fake here: workflows
 that name SDXL checkpoints run on the SD1.5-shaped file (`checkpoint_for`).
@@ -27,6 +29,8 @@ FLOW_NAMES = ("sd3", "flux", "sd3.5", "chroma", "auraflow")
 LORA = "tiny_empty_lora.safetensors"
 REGION_LORA = "tiny_sd15_lora.safetensors"
 CONTROLNET = "tiny_sd15_controlnet.safetensors"
+GLIGEN = "tiny_sd15_gligen.safetensors"
+T2I_ADAPTER = "tiny_sd15_t2i_adapter.safetensors"
 SD3_POS_EMBED = 96  # patches per side, read by ComfyUI from pos_embed: 96 x 2 x 8 = 1536 px >= the 1024 px workflows
 FORMAT = 2  # raised whenever the files' contents change, so that caches of older files are not used
 FILES = {"sd15": f"sd15_v{FORMAT}.safetensors", "sd3": f"sd3_pe{SD3_POS_EMBED}_v{FORMAT}.safetensors"}
@@ -180,6 +184,46 @@ def ensure_controlnet() -> Path:
     sd = _randomize(net, torch.Generator().manual_seed(2))
     sd = {k: v * 10 if k.startswith(("zero_convs.", "middle_block_out.")) else v for k, v in sd.items()}
     return _write(path, _prefixed("control_model.", sd))
+
+
+def ensure_gligen() -> Path:
+    """A GLIGEN text-box model for the SD1.5-shaped UNet that `comfy.sd.load_gligen` loads: one gated self-attention
+    `fuser` per transformer block, in the UNet's order (core indexes them by `transformer_index`), with non-zero
+    gates so that it changes the image, and the `position_net` grounding boxes with 768-wide text embeddings."""
+    path = cache_dir() / GLIGEN
+    if path.is_file():
+        return path
+    from tools import inprocess
+    inprocess.load_host()
+    import comfy.gligen
+    from comfy.ldm.modules.attention import SpatialTransformer
+    unet = inprocess.tiny_model("sd15").model.diffusion_model
+    g, sd = torch.Generator().manual_seed(4), {}
+    for name, block in unet.named_modules():
+        if isinstance(block, SpatialTransformer):
+            dim = block.transformer_blocks[0].attn1.to_q.in_features
+            fuser = _randomize(comfy.gligen.GatedSelfAttentionDense(dim, 768, 8, dim // 8), g)
+            fuser |= {"alpha_attn": torch.tensor(1.0), "alpha_dense": torch.tensor(1.0)}  # tanh(1) = 0.76 gates
+            sd |= _prefixed(f"model.diffusion_model.{name}.transformer_blocks.0.fuser.", fuser)
+    sd |= _prefixed("position_net.", _randomize(comfy.gligen.PositionNet(768, 768), g))
+    return _write(path, {k: v.to(torch.float16) for k, v in sd.items()})
+
+
+def ensure_t2i_adapter() -> Path:
+    """A T2I adapter laid out as SD1.5's full adapters (`Adapter`: 1x1 kernels, skip connections, pooled
+    downsampling; channels 320/640/1280/1280) that `comfy.controlnet.load_controlnet` detects and loads. Its
+    features land after input blocks 2, 5, 8 and 11 (SD1.5's second res block of each level), so it needs the UNet
+    `inprocess.tiny_model("sd15x2")`; random weights scaled up so that it changes the image."""
+    path = cache_dir() / T2I_ADAPTER
+    if path.is_file():
+        return path
+    from tools import inprocess
+    inprocess.load_host()
+    import comfy.t2i_adapter.adapter
+    net = comfy.t2i_adapter.adapter.Adapter(cin=3 * 64, channels=[320, 640, 1280, 1280], nums_rb=2, ksize=1, sk=True,
+                                            use_conv=False, xl=False)
+    sd = {k: v * 10 for k, v in _randomize(net, torch.Generator().manual_seed(5)).items()}
+    return _write(path, sd)
 
 
 def checkpoint_for(name: str) -> str:
