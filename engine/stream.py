@@ -94,6 +94,11 @@ class _Scene:
     background_latent: Optional[torch.Tensor] = None
 
 
+def _append_rows(t: torch.Tensor, rows: torch.Tensor, offset: int = 0) -> torch.Tensor:
+    """`t` followed by its `rows` (plus `offset`), or `t` itself (no copy) when there are none."""
+    return torch.cat([t, t[rows] + offset]) if len(rows) else t
+
+
 class StreamGuidance:
     """CFG of one stream call (section 8.4) around a denoiser over positives then negatives (`num_conds` each):
     `none` evaluates positives only, `full` also every sample's negative, `self` takes the stored per-slot noise as
@@ -112,9 +117,8 @@ class StreamGuidance:
             negs = torch.nonzero(s >= float(cfg.sigmas[0]) * (1 - 1e-5)).flatten()
         else:
             negs = s.new_zeros(0, dtype=torch.long)
-        extra = {} if shifts is None else {"shifts": torch.cat([shifts, shifts[negs]])}
-        out = self.raw(torch.cat([x, x[negs]]), torch.cat([s, s[negs]]), torch.cat([c, c[negs] + self.num_conds]),
-                       **extra)
+        extra = {} if shifts is None else {"shifts": _append_rows(shifts, negs)}
+        out = self.raw(_append_rows(x, negs), _append_rows(s, negs), _append_rows(c, negs, self.num_conds), **extra)
         cond = out[:n]
         if cfg.cfg_type == "none":
             return cond

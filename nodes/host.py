@@ -86,7 +86,8 @@ class HostDenoiser:
                  shifts: torch.Tensor | None = None) -> torch.Tensor:
         sigma = sigma.to(x)
         regions = region.tolist()
-        shifts = [tuple(shifts[j].tolist()) if shifts is not None and self.positional[r] else (0, 0)
+        rolls = shifts.tolist() if shifts is not None and any(self.positional) else None  # one host transfer
+        shifts = [tuple(rolls[j]) if rolls is not None and self.positional[r] else (0, 0)
                   for j, r in enumerate(regions)]
         x_in = torch.cat([x[j:j + 1].roll((-dy, -dx), (-2, -1)) if dy or dx else x[j:j + 1]
                           for j, (dy, dx) in enumerate(shifts)]) if any(map(any, shifts)) else x

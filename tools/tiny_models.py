@@ -75,24 +75,23 @@ def _taesd(latent_format, span: float) -> dict[str, torch.Tensor]:
     def pair(n: int) -> torch.Tensor:  # [2n, n]: v -> (v, -v)
         return torch.cat([torch.eye(n), -torch.eye(n)])
 
-    def identity(key: str, n: int, kernel: torch.Tensor | None = None) -> None:  # per-channel conv on 2n channels
-        taps = torch.zeros(3, 3) if kernel is None else kernel
-        if kernel is None:
-            taps[1, 1] = 1
-        for i in range(2 * n):
+    def per_channel(key: str, channels: int, taps: torch.Tensor) -> None:  # a conv acting on each channel alone
+        for i in range(channels):
             sd[key][i, i] = taps
+    point = torch.zeros(3, 3)
+    point[1, 1] = 1
     tent = torch.outer(torch.tensor([1.0, 2.0, 1.0]), torch.tensor([1.0, 2.0, 1.0])) / 16
     # decoder: Clamp, conv(C, 64), ReLU, 3 x (Blocks, Upsample, conv(64, 64)), Block, conv(64, 3)
     sd["taesd_decoder.1.weight"][(slice(0, 2 * C), slice(None), 1, 1)] = pair(C)
     for key in ("taesd_decoder.7.weight", "taesd_decoder.12.weight", "taesd_decoder.17.weight"):
-        identity(key, C)
+        per_channel(key, 2 * C, point)
     sd["taesd_decoder.19.weight"][(slice(None), slice(0, 2 * C), 1, 1)] = torch.cat([factors, -factors]).T
     sd["taesd_decoder.19.bias"] = 0.5 + bias
     # encoder (input in [0, 1]): conv(3, 64) centres colours, 3 x conv(64, 64, stride 2) average, conv(64, C) maps
     sd["taesd_encoder.0.weight"][(slice(0, 6), slice(None), 1, 1)] = pair(3)
     sd["taesd_encoder.0.bias"][:6] = torch.tensor([-0.5] * 3 + [0.5] * 3)
     for key in ("taesd_encoder.2.weight", "taesd_encoder.6.weight", "taesd_encoder.10.weight"):
-        identity(key, 3, tent)
+        per_channel(key, 6, tent)
     inverse = torch.linalg.pinv(factors.T)  # [C, 3]
     sd["taesd_encoder.14.weight"][(slice(None), slice(0, 6), 1, 1)] = torch.cat([inverse, -inverse], 1)
     sd["taesd_encoder.14.bias"] = -inverse @ bias
