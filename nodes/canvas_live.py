@@ -3,10 +3,13 @@ execute on ComfyUI's executor, with the model, CLIP and VAE of the graph loaded 
 
 `CanvasStream` is the engine's `LiveHost`: it turns canvas edits into stream updates (prompts encoded once per
 distinct text, masks re-processed by the engine only when they change), steps the stream and sends frames to the
-owning client as stock binary preview messages with node/prompt metadata, downscaled to the preview size.
+owning client at full canvas resolution as a custom websocket event (`send_frame`), which the frontend does not
+attach to the node as a preview.
 """
 from __future__ import annotations
 
+import base64
+import io as pyio
 from collections import OrderedDict
 from typing import Optional
 
@@ -16,10 +19,7 @@ from PIL import Image
 import comfy.model_management
 import comfy.samplers
 import latent_preview
-from comfy.cli_args import args
-from comfy_api import feature_flags
 from comfy_execution.utils import get_executing_context
-from protocol import BinaryEventTypes
 
 from ..engine.live import Brush, LiveHub, LiveSession, painted_regions, run_live
 from ..engine.schedule_text import parse_t_index_list
@@ -35,6 +35,8 @@ SCHEDULE_LENGTH = 50  # t_index_list indexes a 50-step schedule (LCM), as the St
 TEXT_CACHE = 256  # encoded prompts kept per session (typing a prompt makes one per edit)
 HUB = LiveHub()  # the server's live sessions (routes in live_routes.py)
 PREVIEWS = ("vae", "latent2rgb")  # frames decoded by the VAE, or approximated from the latent (fast, core's previews)
+FRAME_EVENT = "semanticdraw.live_frame"  # the websocket event of a live frame (web/canvas/live.js listens to it)
+FRAME_QUALITY = 90  # JPEG quality of a live frame
 
 
 def prompt_server():
@@ -55,7 +57,7 @@ class CanvasStream:
                  painting: torch.Tensor, background_image: Optional[torch.Tensor], config: StreamConfig, seed: int,
                  preview: str = "vae", server=None):
         self.session, self.clip, self.vae, self.config, self.seed = session, clip, vae, config, seed
-        self.server = server or prompt_server()  # sockets, sockets_metadata, send_sync
+        self.server = server or prompt_server()  # sockets, send_sync
         self.preview = preview
         self.table, self.background_prompt, self.painting = table, background_prompt, painting
         self.background_image = background_image
@@ -137,22 +139,26 @@ class CanvasStream:
         return self.stream.step()
 
     def send(self, frame: torch.Tensor, index: int) -> Image.Image:
-        """Decode, and send as the stock preview message (with node/prompt metadata when the client supports it)."""
+        """Decode a frame at the canvas size and send it to the owning client (`send_frame`)."""
         if self.previewer is not None:
             size = (self.session.width, self.session.height)
             image = self.previewer.decode_latent_to_preview(frame[:1].float()).resize(size, Image.Resampling.BILINEAR)
         else:
             image = to_pil(self.vae.decode(self.inner.process_latent_out(frame[:1].float())))
-        server, sid, node = self.server, self.session.client_id, self.session.node_id
-        limit = args.preview_size if max(image.size) > args.preview_size else None  # the server's resize also
-        preview = ("JPEG", image, limit)  # enlarges, so a frame already within the preview size is sent as it is
-        if feature_flags.supports_feature(server.sockets_metadata, sid, "supports_preview_metadata"):
-            meta = {"node_id": node, "display_node_id": node, "real_node_id": node, "parent_node_id": None,
-                    "prompt_id": self.prompt_id, "semanticdraw_frame": index}
-            server.send_sync(BinaryEventTypes.PREVIEW_IMAGE_WITH_METADATA, (preview, meta), sid)
-        else:
-            server.send_sync(BinaryEventTypes.UNENCODED_PREVIEW_IMAGE, preview, sid)
+        send_frame(self.server, self.session, self.prompt_id, image, index)
         return image
+
+
+def send_frame(server, session: LiveSession, prompt_id: Optional[str], image: Image.Image, index: int) -> None:
+    """How a live frame reaches the browser: a JSON websocket event `FRAME_EVENT` to the session's client only, with
+    the frame as a base64 JPEG at full canvas resolution. Not a stock preview message: the frontend would attach
+    those to the node as a second, preview-size image (and to every subgraph node around it)."""
+    buf = pyio.BytesIO()
+    image.save(buf, format="JPEG", quality=FRAME_QUALITY)
+    server.send_sync(FRAME_EVENT, {"session": session.id, "node_id": session.node_id, "prompt_id": prompt_id,
+                                   "index": index, "width": image.width, "height": image.height,
+                                   "mime": "image/jpeg", "image": base64.b64encode(buf.getvalue()).decode()},
+                     session.client_id)
 
 
 def run_live_canvas(node_id, model, clip, vae, table, background_prompt, painting, background_image, seed,

@@ -93,7 +93,8 @@ async def start(request: web.Request) -> web.Response:
     if not isinstance(client_id, str) or not client_id or len(client_id) > 256:
         raise LiveError(400, "client_id must be the websocket's client id (a non-empty string)")
     if not isinstance(node_id, (str, int)) or isinstance(node_id, bool) or len(str(node_id)) > 64:
-        raise LiveError(400, "node_id must be the canvas node's id")
+        raise LiveError(400, "node_id must be the canvas node's execution id: its id, or inside a subgraph the path "
+                             "of node ids joined by ':' (e.g. '12:5'), at most 64 characters")
     timeout = data.get("timeout_s", DEFAULT_TIMEOUT_S)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) \
             or not 1 <= timeout <= 600:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import urllib.request
+from pathlib import Path
 from typing import Iterator, Optional
 
 CHROMIUM = "/usr/bin/chromium"
@@ -20,6 +22,15 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--
 SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.Workflow.ShowMissingModelsWarning": False,
             "Comfy.Canvas.NavigationMode": "custom", "Comfy.Canvas.LeftMouseClickBehavior": "panning",
             "Comfy.Canvas.MouseWheelScroll": "zoom"}
+
+
+NEWEST_FRONTEND = "1.58.1"  # comfyui-frontend-package installed by tools/setup_env.sh beside the venv
+
+
+def frontend_root(version: str = NEWEST_FRONTEND) -> Path:
+    """The `static/` folder of a frontend that tools/setup_env.sh installed (for ComfyServer(front_end_root=...))."""
+    cache = Path(os.environ.get("SEMANTICDRAW_CACHE", Path.home() / ".cache" / "semanticdraw"))
+    return cache / f"frontend-{version}" / "comfyui_frontend_package" / "static"
 
 
 def chromium_path() -> Optional[str]:
@@ -49,11 +60,12 @@ def set_settings(url: str, settings: dict) -> None:
         urllib.request.urlopen(req, timeout=30).close()
 
 
-def open_frontend(browser, url: str, width: int = 1600, height: int = 1000):
-    """A new page on the frontend at `url`, app and graph ready, first-run dialogs off.
+def open_frontend(browser, url: str, width: int = 1600, height: int = 1000, vue: bool = False):
+    """A new page on the frontend at `url`, app and graph ready, first-run dialogs off; `vue`: the Vue node rendering
+    (frontend setting Comfy.VueNodes.Enabled, "Nodes 2.0"), else the classic canvas rendering.
 
     Returns `(page, errors)`: `errors` collects uncaught page errors (a test should assert it stays empty)."""
-    set_settings(url, SETTINGS)
+    set_settings(url, {**SETTINGS, "Comfy.VueNodes.Enabled": vue})
     page = browser.new_page(viewport={"width": width, "height": height})
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))

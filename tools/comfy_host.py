@@ -37,11 +37,14 @@ def free_port() -> int:
 
 
 class ComfyServer:
-    """`with ComfyServer(comfyui, models={"checkpoints": [path]}) as server: ...`"""
+    """`with ComfyServer(comfyui, models={"checkpoints": [path]}) as server: ...`; `front_end_root` serves another
+    frontend (a `comfyui_frontend_package/static` folder) than the host's pinned one."""
 
     def __init__(self, comfyui: Path, models: Optional[dict[str, list[Path]]] = None,
-                 inputs: Optional[list[Path]] = None, python: str = sys.executable, timeout: float = 180):
+                 inputs: Optional[list[Path]] = None, python: str = sys.executable, timeout: float = 180,
+                 front_end_root: Optional[Path] = None):
         self.comfyui, self.models, self.inputs = Path(comfyui), models or {}, inputs or []
+        self.front_end_root = front_end_root  # a frontend's static/ folder; None: the one the host pins
         self.python, self.timeout = python, timeout
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -62,6 +65,8 @@ class ComfyServer:
         cmd = [self.python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
                "--base-directory", str(self.base), "--disable-auto-launch",
                "--database-url", f"sqlite:///{self.base / 'comfyui.db'}"]
+        if self.front_end_root is not None:
+            cmd += ["--front-end-root", str(self.front_end_root)]
         self.process = subprocess.Popen(cmd, cwd=self.comfyui, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.time() + self.timeout
         while time.time() < deadline:

@@ -64,6 +64,18 @@ if [ ! -f "$venv/.semanticdraw-$stamp" ]; then
   rm -f "$venv"/.semanticdraw-*
   touch "$venv/.semanticdraw-$stamp"
 fi
+# The newest frontend for the browser tests, installed beside the venv (the venv keeps the host's pinned one) and
+# served with --front-end-root (tools/browser.py NEWEST_FRONTEND; keep the two versions equal).
+frontend_version=1.58.1
+frontend="${SEMANTICDRAW_CACHE:-$HOME/.cache/semanticdraw}/frontend-$frontend_version"
+if [ ! -f "$frontend/comfyui_frontend_package/static/index.html" ]; then
+  echo "installing comfyui-frontend-package $frontend_version into $frontend (browser tests on the newest frontend)" >&2
+  rm -rf "$frontend.tmp"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps --target "$frontend.tmp" \
+    "comfyui-frontend-package==$frontend_version" >&2 \
+    || fail "pip install of comfyui-frontend-package==$frontend_version failed (no package index reachable?)."
+  rm -rf "$frontend" && mv "$frontend.tmp" "$frontend"
+fi
 # Browser tests drive Debian's chromium (never a downloaded browser); installed here when missing and we are root.
 if ! command -v chromium >/dev/null && [ -z "${SEMANTICDRAW_NO_BROWSER:-}" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -1,8 +1,9 @@
 """Helpers of the live tests: a canvas prompt for the tiny SD1.5 checkpoint, paintings, raw route calls and a
-websocket client that records ComfyUI's binary preview messages as the frontend receives them."""
+websocket client that records the live frame events (and any binary message) as the frontend receives them."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import json
 import struct
@@ -16,6 +17,7 @@ from PIL import Image, ImageDraw
 from tools import tiny_models
 
 SIZE = 64
+FRAME_EVENT = "semanticdraw.live_frame"  # nodes/canvas_live.py: a live frame to the owning client
 BRUSHES = [{"colour": "#ff0000", "prompt": "a red apple"}, {"colour": "#0000ff", "prompt": "a blue lake"}]
 
 
@@ -55,7 +57,8 @@ def raw_post(url: str, data: bytes, headers=None) -> tuple[int, dict]:
 
 class WsClient:
     """A websocket client of ComfyUI's /ws (as the frontend: it announces `supports_preview_metadata`), on its own
-    thread; records binary preview frames `(metadata, PIL image)` and wakes waiters."""
+    thread; records live frame events `(metadata, PIL image)`, the type of every binary message, and wakes
+    waiters."""
 
     def __init__(self, url: str, client_id: str):
         self.url, self.client_id = url.replace("http", "ws", 1) + f"/ws?clientId={client_id}", client_id
@@ -80,15 +83,13 @@ class WsClient:
 
     async def _read(self, ws):
         async for msg in ws:
-            if msg.type != aiohttp.WSMsgType.BINARY:
-                continue
-            kind = struct.unpack(">I", msg.data[:4])[0]
             with self.cond:
-                self.binary_types.append(kind)
-                if kind == 4:
-                    n = struct.unpack(">I", msg.data[4:8])[0]
-                    meta = json.loads(msg.data[8:8 + n])
-                    self.previews.append((meta, Image.open(io.BytesIO(msg.data[8 + n:])).convert("RGB")))
+                if msg.type == aiohttp.WSMsgType.BINARY:
+                    self.binary_types.append(struct.unpack(">I", msg.data[:4])[0])
+                elif msg.type == aiohttp.WSMsgType.TEXT and (event := json.loads(msg.data))["type"] == FRAME_EVENT:
+                    meta = dict(event["data"])
+                    image = Image.open(io.BytesIO(base64.b64decode(meta.pop("image")))).convert("RGB")
+                    self.previews.append((meta, image))
                 self.cond.notify_all()
 
     def wait_previews(self, count: int, timeout: float = 300) -> list[tuple[dict, Image.Image]]:

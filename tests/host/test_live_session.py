@@ -1,5 +1,6 @@
-"""Live sessions on the real server: frames as stock binary previews to the owning client only, lazy edits counted,
-Stop / interrupt / websocket close / timeout, two clients. T=2 slots (t_index_list "0,32") keeps CPU runs short.
+"""Live sessions on the real server: frames as full-size live frame events to the owning client only (never a stock
+preview), lazy edits counted, Stop / interrupt / websocket close / timeout, two clients. T=2 slots (t_index_list
+"0,32") keeps CPU runs short.
 That edits change the frames is measured on latents in test_live_inprocess.py (the tiny models' previews hide it)."""
 import time
 import uuid
@@ -32,7 +33,7 @@ def settle(ws: WsClient, client: LiveClient, seen: int, timeout: float = 300) ->
             ws.cond.wait_for(lambda: len(ws.previews) > seen, 0.5)
             seen = len(ws.previews)
         status = client.status()
-        if seen and not status["busy"] and ws.previews[-1][0]["semanticdraw_frame"] == status["frames"] - 1:
+        if seen and not status["busy"] and ws.previews[-1][0]["index"] == status["frames"] - 1:
             return seen, status
     raise AssertionError(f"the stream did not settle: {client.status()}")
 
@@ -52,8 +53,8 @@ def test_edits_are_lazy_frames_follow_them_and_stop_returns_the_last_frame(comfy
         client.update(painting=painting(((4, 4, 27, 27), "#ff0000"), ((36, 36, 59, 59), "#0000ff")))
         seen, before = settle(ws, client, 0)
         meta, first = ws.previews[0]
-        assert meta["node_id"] == "2" and meta["display_node_id"] == "2" and meta["prompt_id"] == prompt_id
-        assert meta["image_type"] == "image/jpeg" and first.size == (SIZE, SIZE)
+        assert meta["node_id"] == "2" and meta["session"] == client.session and meta["prompt_id"] == prompt_id
+        assert meta["mime"] == "image/jpeg" and first.size == (SIZE, SIZE) == (meta["width"], meta["height"])
 
         stroke = (36, 4, 59, 27)  # a new red stroke: masks change, no prompt is re-encoded
         client.update(painting=painting(((4, 4, 27, 27), "#ff0000"), ((36, 36, 59, 59), "#0000ff"),
@@ -75,7 +76,7 @@ def test_edits_are_lazy_frames_follow_them_and_stop_returns_the_last_frame(comfy
         assert status["state"] == "ended" and status["message"] == "ended: stopped"
         assert status["frames"] <= frames_at_stop + 1
         assert entry["status"]["status_str"] == "success" and entry["outputs"]["4"]["images"]  # the last frame
-        assert set(ws.binary_types) == {4}  # only stock previews with metadata
+        assert not ws.binary_types  # no stock preview: the frontend would show it on the node as a second image
         queue = comfy_server.get("/queue")
         assert not queue["queue_running"] and not queue["queue_pending"]
     finally:
