@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from tools import tiny_models
+from tools import browser, tiny_models
 from tools.comfy_host import ComfyServer
 from tools.find_comfyui import REPO, find_comfyui
 
@@ -21,8 +21,9 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"skipped under CI=true, which counts as a failure: {reason}"
 
 
-@pytest.fixture(scope="session")
-def comfy_server():
+def make_server(front_end_root=None) -> ComfyServer:
+    """A ComfyServer with the tiny checkpoints and the workflow assets (not started); `front_end_root` serves another
+    frontend than the host's pinned one."""
     comfyui = find_comfyui()
     if comfyui is None:
         pytest.skip("ComfyUI host not found: set COMFYUI_PATH or put ComfyUI at ~/ComfyUI")
@@ -30,5 +31,22 @@ def comfy_server():
     models = {"checkpoints": [files["sd15"], files["sd3"]], "loras": [files["lora"], files["region_lora"]],
               "controlnet": [files["controlnet"]]}
     inputs = sorted((REPO / "workflows" / "assets").glob("*.png"))
-    with ComfyServer(comfyui, models=models, inputs=inputs, python=sys.executable) as server:
+    return ComfyServer(comfyui, models=models, inputs=inputs, python=sys.executable, front_end_root=front_end_root)
+
+
+@pytest.fixture(scope="session")
+def comfy_server():
+    with make_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def newest_comfy_server():
+    """A second server with the same models, serving the newest frontend (tools/browser.py NEWEST_FRONTEND, installed
+    by tools/setup_env.sh) through --front-end-root."""
+    root = browser.frontend_root()
+    if not (root / "index.html").is_file():
+        pytest.skip(f"comfyui-frontend-package {browser.NEWEST_FRONTEND} is not installed at {root}: run "
+                    "tools/setup_env.sh")
+    with make_server(root) as server:
         yield server

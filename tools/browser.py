@@ -21,7 +21,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--
 # an uncaught TypeError at start-up when the mode is "legacy"/"standard" (its onChange sets settings not yet added).
 SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.Workflow.ShowMissingModelsWarning": False,
             "Comfy.Canvas.NavigationMode": "custom", "Comfy.Canvas.LeftMouseClickBehavior": "panning",
-            "Comfy.Canvas.MouseWheelScroll": "zoom"}
+            "Comfy.Canvas.MouseWheelScroll": "zoom", "Comfy.Minimap.Visible": False}
 
 
 NEWEST_FRONTEND = "1.58.1"  # comfyui-frontend-package installed by tools/setup_env.sh beside the venv

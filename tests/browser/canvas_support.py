@@ -1,0 +1,163 @@
+"""Helpers of the canvas browser tests: the live canvas workflow on the tiny checkpoint at 64x64, the Editor opened by
+its button, strokes by real mouse drags, canvas and frame pixels read back with page.evaluate, waits on the node's
+live readout (its dataset) rather than sleeps."""
+import json
+
+from tools import tiny_models
+from tools.browser import load_workflow
+from tools.find_comfyui import REPO
+
+SIZE = 64
+CANVAS = "app.graph.nodes.find(n => n.type === 'SemanticDrawCanvas').semanticdrawCanvas"
+FRAMES = "requestAnimationFrame(() => requestAnimationFrame(r))"
+SKY, HILL, SUN = (0x87, 0xce, 0xeb, 255), (0x22, 0x8b, 0x22, 255), (0xff, 0xd7, 0x00, 255)  # the workflow's brushes
+CLEAR = (0, 0, 0, 0)
+
+
+def small_workflow() -> dict:
+    wf = json.loads((REPO / "workflows" / "live_canvas.json").read_text())
+    for node in wf["nodes"]:
+        v = node.get("widgets_values")
+        if node["type"] == "CheckpointLoaderSimple":
+            v[0] = tiny_models.FILES["sd15"]
+        elif node["type"] == "LoraLoader":
+            v[0] = tiny_models.LORA
+        elif node["type"] == "SemanticDrawCanvas":
+            v[0] = v[1] = SIZE
+            node["pos"] = [260, 160]  # clear of the side bar and the menus of both frontends at scale 1
+            node["size"] = [480, 760]
+        elif node["type"] == "EmptyLatentImage":
+            v[0] = v[1] = SIZE
+        elif node["type"] == "SemanticDrawSampler":
+            v[2] = 2  # steps
+    return wf
+
+
+def show_graph(page, workflow: dict) -> None:
+    """Open a workflow at scale 1, its top-left corner in view."""
+    load_workflow(page, workflow)
+    page.evaluate(f"() => new Promise(r => {{ app.canvas.ds.offset = [0, 0]; app.canvas.ds.scale = 1; "
+                  f"app.canvas.setDirty(true, true); {FRAMES}; }})")
+
+
+def open_editor(page) -> None:
+    """Press the node's Editor button (a real click) and wait until the editor is laid out."""
+    page.locator(".sd-node").get_by_role("button", name="Editor", exact=True).click()
+    page.wait_for_function("() => { const p = document.querySelector('.sd-editor .sd-paint'); "
+                           "return p && p.getBoundingClientRect().width > 100; }")
+
+
+def editor_button(page, name: str):
+    return page.locator(".sd-editor").get_by_role("button", name=name, exact=True)
+
+
+def canvas_value(page, expression: str, canvas: str = CANVAS):
+    return page.evaluate(f"() => {canvas}.{expression}")
+
+
+def pixels(page, canvas: str = CANVAS) -> list:
+    return page.evaluate(f"() => Array.from({canvas}.painting.image().data)")
+
+
+def at(data, x, y) -> tuple:
+    i = (y * SIZE + x) * 4
+    return tuple(data[i:i + 4])
+
+
+def near(a, b, tolerance=2) -> bool:
+    return max(abs(x - y) for x, y in zip(a, b)) <= tolerance
+
+
+def to_page(page, x: float, y: float) -> tuple:
+    """Page coordinates of the centre of canvas pixel (x, y) in the editor."""
+    box = page.locator(".sd-editor .sd-paint").bounding_box()
+    return box["x"] + (x + 0.5) * box["width"] / SIZE, box["y"] + (y + 0.5) * box["height"] / SIZE
+
+
+def select_brush(page, brush: int) -> None:
+    page.locator(".sd-editor .sd-brush .sd-select").nth(brush).check()
+
+
+def drag(page, brush, points) -> None:
+    """Select brush `brush` in the table (None: keep the tool's brush) and drag the mouse through canvas `points`."""
+    if brush is not None:
+        select_brush(page, brush)
+    path = [to_page(page, x, y) for x, y in points]
+    page.mouse.move(*path[0])
+    page.mouse.down()
+    for p in path[1:]:
+        page.mouse.move(*p, steps=4)
+    page.mouse.up()
+
+
+def click_canvas(page, x: int, y: int, hold: str = "") -> None:
+    """A click on canvas pixel (x, y), with a modifier key held if given."""
+    if hold:
+        page.keyboard.down(hold)
+    page.mouse.click(*to_page(page, x, y))
+    if hold:
+        page.keyboard.up(hold)
+
+
+def upload_background(page, path) -> str:
+    """Choose a background image through the editor's Image… button (the browser's file chooser)."""
+    with page.expect_file_chooser() as chooser:
+        editor_button(page, "Image…").click()
+    chooser.value.set_files(str(path))
+    page.wait_for_function(f"() => {CANVAS}.w.background_file.value.startsWith('semanticdraw/background_')")
+    return canvas_value(page, "w.background_file.value")
+
+
+def wait_data(page, condition: str, canvas: str = CANVAS, timeout=600_000) -> dict:
+    """Wait until the node's live readout (its dataset `d`) meets `condition`; returns the readout."""
+    page.wait_for_function(f"() => {{ const d = {canvas}.root.dataset; return {condition}; }}", timeout=timeout)
+    return page.evaluate(f"() => ({{...{canvas}.root.dataset}})")
+
+
+FRAME_PIXELS = """async (canvas) => {
+    const img = canvas.frame;
+    await img.decode();
+    const c = new OffscreenCanvas(img.naturalWidth, img.naturalHeight), ctx = c.getContext('2d');
+    ctx.drawImage(img, 0, 0);
+    return [img.naturalWidth, img.naturalHeight, Array.from(ctx.getImageData(0, 0, c.width, c.height).data)];
+}"""
+
+
+def settled_frame(page, canvas: str = CANVAS) -> list:
+    """RGBA pixels of the frame shown once every edit was sent and applied, the stream idles (its frames no longer
+    change) and the last frame sent is the one shown. The readout is polled, so each condition is read after the
+    edits were sent: a poll that began earlier is awaited first. Frames come at full canvas resolution."""
+    page.wait_for_function(f"() => {{ const l = {canvas}.live; return l.running && !l.sending && !l.pending; }}")
+    page.evaluate(f"() => {canvas}.live.poll()")
+    wait_data(page, "d.pending === 'false' && d.busy === 'false' && +d.previews === +d.framesSent", canvas)
+    width, height, data = page.evaluate(f"() => ({FRAME_PIXELS})({canvas})")
+    assert (width, height) == (SIZE, SIZE)
+    return data
+
+
+def mean_difference(a: list, b: list, box) -> float:
+    """Mean absolute RGB difference of two frames inside `box` (x0, y0, x1, y1), exclusive ends."""
+    x0, y0, x1, y1 = box
+    diffs = [abs(a[(y * SIZE + x) * 4 + c] - b[(y * SIZE + x) * 4 + c])
+             for y in range(y0, y1) for x in range(x0, x1) for c in range(3)]
+    return sum(diffs) / len(diffs)
+
+
+def mean_colour(a: list, box) -> tuple:
+    x0, y0, x1, y1 = box
+    n = (x1 - x0) * (y1 - y0)
+    return tuple(sum(a[(y * SIZE + x) * 4 + c] for y in range(y0, y1) for x in range(x0, x1)) / n for c in range(3))
+
+
+def idle(server) -> bool:
+    q = server.get("/queue")
+    return not q["queue_running"] and not q["queue_pending"]
+
+
+def wait_idle(page, server, polls: int = 3000) -> None:
+    """Wait (polling the server's queue between animation frames' worth of page time) until nothing runs."""
+    for _ in range(polls):
+        if idle(server):
+            return
+        page.wait_for_timeout(200)
+    raise AssertionError(f"the server is still busy: {server.get('/queue')}")
