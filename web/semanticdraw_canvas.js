@@ -187,7 +187,10 @@ class CanvasNode {
     this.node.setDirtyCanvas?.(true, true);
     app.graph?.change?.();
     this.live.send({ brushes: JSON.parse(this.w.brushes.value) });
-    if (change.recolour) this.painting.recolour(...change.recolour);
+    if (change.recolour) {
+      const [from, to] = change.recolour;
+      this.painting.recolour(from, to, this.table.brushes.map((b) => b.colour).filter((c) => c !== to));
+    }
     else this.checkColours();
   }
 

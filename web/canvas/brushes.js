@@ -109,9 +109,15 @@ export class BrushTable {
       button("Add brush", `Add a brush with colour ${colour}`, () => this.add(colour)))));
   }
 
+  // Rows drawn anew; the focused control keeps the focus in its new row (keys keep reaching the editor).
   render() {
+    const focused = document.activeElement, row = focused?.closest?.(".sd-brush");
+    const keep = row?.parentNode === this.rows && [[...this.rows.children].indexOf(row), focused.className];
     this.rows.replaceChildren(...this.brushes.map((b, i) => this.row(b, i)));
     this.addButton.disabled = this.brushes.length >= MAX_BRUSHES;
+    if (!keep) return;
+    const target = this.rows.children[Math.min(keep[0], this.rows.children.length - 1)];
+    (target?.getElementsByClassName(keep[1])[0] ?? this.element.closest("[tabindex]"))?.focus({ preventScroll: true });
   }
 
   row(b, i) {

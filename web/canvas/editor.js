@@ -1,7 +1,9 @@
 // The full-window Editor of a canvas node (as core's mask editor): the painting at canvas resolution fitted to the
 // window, the tools, the brush table with whole prompts, the background prompt and the Live controls; the live frame
 // beside the painting or blended over it (toggle + opacity). Escape or Close returns to the graph. Keys pressed here
-// stay here (Ctrl+Z undoes a stroke, not a graph change).
+// stay here (Ctrl+Z undoes a stroke, not a graph change): the dialog is aria-modal and, while it is open, says so
+// through the frontend's hook for core's mask editor (`maskeditor_is_opended`), which the graph's undo consults.
+import { app } from "../../../scripts/app.js";
 import { TOOLS } from "./painting.js";
 import { button, el, imageFile, isTextField } from "./util.js";
 
@@ -71,7 +73,7 @@ export class EditorDialog {
       el("h3", { textContent: "Background prompt" }), this.backgroundPrompt);
 
     this.sizeLabel = el("span", { className: "sd-dim" });
-    this.root = el("div", { className: "semanticdraw sd-editor", tabIndex: -1, role: "dialog",
+    this.root = el("div", { className: "semanticdraw sd-editor", tabIndex: -1, role: "dialog", ariaModal: "true",
       ariaLabel: "SemanticDraw Canvas editor" },
     el("header", { className: "sd-editor-header" }, el("h2", { textContent: "SemanticDraw Canvas" }), this.sizeLabel,
       el("span", { className: "sd-spacer" }), button("Close", "Back to the graph (Escape)", () => this.close())),
@@ -84,6 +86,8 @@ export class EditorDialog {
   open() {
     if (this.isOpen) return;
     document.body.append(this.root);
+    this.editorHook = app.constructor.maskeditor_is_opended;
+    app.constructor.maskeditor_is_opended = () => true;
     this.backgroundPrompt.value = this.owner.widget("background_prompt")?.value ?? "";
     if (this.progressive) this.progressive.checked = !!this.owner.widget("progressive").value;
     this.setTool(this.owner.painting.tool);
@@ -97,6 +101,7 @@ export class EditorDialog {
     if (!this.isOpen) return;
     this.resizer.disconnect();
     this.root.remove();
+    app.constructor.maskeditor_is_opended = this.editorHook;
     this.owner.editorClosed();
   }
 

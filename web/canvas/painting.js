@@ -36,7 +36,7 @@ export function floodFill(image, x, y, rgba) {
 }
 
 // Colours painted (alpha >= 1/2, as the server's masks) that are near no brush colour, as "#rrggbb" with their pixel
-// count, largest first; colours under `minFraction` of the canvas (anti-aliased edges) are left out.
+// count, largest first; near colours are grouped, groups under `minFraction` of the canvas are left out.
 export function unusedColours(image, brushColours, minFraction = 0.002) {
   const brushes = brushColours.map(hexToRgb), verdict = new Map(), counts = new Map(), d = image.data;
   const step = Math.max(1, Math.floor(Math.sqrt(image.width * image.height / 1e6))); // at most ~1M pixels read
@@ -54,8 +54,14 @@ export function unusedColours(image, brushColours, minFraction = 0.002) {
       if (unused) counts.set(key, (counts.get(key) ?? 0) + 1);
     }
   }
-  return [...counts].filter(([, n]) => n >= minFraction * sampled).sort((a, b) => b[1] - a[1])
-    .map(([key, n]) => ({ colour: `#${key.toString(16).padStart(6, "0")}`, pixels: n * step * step }));
+  const groups = []; // near colours (anti-aliasing, rounding) count as one: the most frequent one names them
+  for (const [key, n] of [...counts].sort((a, b) => b[1] - a[1])) {
+    const rgb = [key >> 16, (key >> 8) & 255, key & 255];
+    const group = groups.find((g) => Math.hypot(...g.rgb.map((v, c) => v - rgb[c])) <= MATCH_DISTANCE);
+    if (group) group.n += n; else groups.push({ rgb, n });
+  }
+  return groups.filter((g) => g.n >= minFraction * sampled).map((g) => ({
+    colour: `#${g.rgb.map((v) => v.toString(16).padStart(2, "0")).join("")}`, pixels: g.n * step * step }));
 }
 
 export class Painting {
@@ -210,13 +216,22 @@ export class Painting {
     this.onChange();
   }
 
-  // Repaint one colour's pixels in another (a brush got a new colour), undoable.
-  recolour(from, to) {
-    const [a, b] = [hexToRgb(from), hexToRgb(to)];
+  // Repaint a brush's pixels in its new colour, undoable: every painted pixel whose nearest brush colour is `from`
+  // (within the match distance, so anti-aliased edges too), keeping its alpha; `others` are the other brushes' colours.
+  recolour(from, to, others) {
+    const [a, b] = [hexToRgb(from), hexToRgb(to)], rest = others.map(hexToRgb), verdict = new Map();
+    const dist = (d, p, [r, g, bl]) => Math.hypot(d[p] - r, d[p + 1] - g, d[p + 2] - bl);
+    const ours = (d, p) => {
+      const near = dist(d, p, a);
+      return near <= MATCH_DISTANCE && rest.every((c) => dist(d, p, c) > near);
+    };
     this.record(() => {
       const image = this.image(), d = image.data;
       for (let p = 0; p < d.length; p += 4) {
-        if (d[p + 3] && d[p] === a[0] && d[p + 1] === a[1] && d[p + 2] === a[2]) d.set(b, p);
+        if (!d[p + 3]) continue;
+        const key = (d[p] << 16) | (d[p + 1] << 8) | d[p + 2];
+        if (!verdict.has(key)) verdict.set(key, ours(d, p));
+        if (verdict.get(key)) d.set(b, p);
       }
       this.ctx.putImageData(image, 0, 0);
     });
