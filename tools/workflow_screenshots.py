@@ -33,19 +33,23 @@ FIT = """() => {
 
 
 def shoot(page, workflow: Path, out: Path) -> Path:
-    from PIL import Image
-
     browser.load_workflow(page, json.loads(workflow.read_text()))
     page.wait_for_function("() => app.graph.nodes.filter(n => n.type === 'LoadImage')"
                            ".every(n => n.imgs && n.imgs.length && n.imgs[0].complete)", timeout=60_000)
     page.evaluate(FIT)
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
-    png = page.locator("#graph-canvas").screenshot()
+    return save_png(page.locator("#graph-canvas").screenshot(), out / f"{workflow.stem}.png")
+
+
+def save_png(png: bytes, path: Path, width: int = WIDTH, colors: int = 96) -> Path:
+    """A screenshot scaled to `width` (never up) and quantized to a small palette, saved to `path`."""
+    from PIL import Image
+
     with Image.open(io.BytesIO(png)) as im:
         im = im.convert("RGB")
-        im = im.resize((WIDTH, round(im.height * WIDTH / im.width)), Image.LANCZOS)
-        path = out / f"{workflow.stem}.png"
-        im.quantize(colors=96, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+        if im.width > width:
+            im = im.resize((width, round(im.height * width / im.width)), Image.LANCZOS)
+        im.quantize(colors=colors, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
     return path
 
 

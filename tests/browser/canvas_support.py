@@ -3,13 +3,11 @@ its button, strokes by real mouse drags, canvas and frame pixels read back with 
 live readout (its dataset) rather than sleeps."""
 import json
 
-from tools import tiny_models
-from tools.browser import load_workflow
+from tools import canvas_ui, tiny_models
+from tools.canvas_ui import CANVAS, editor_button, open_editor, select_brush, show_graph, wait_data  # noqa: F401
 from tools.find_comfyui import REPO
 
 SIZE = 64
-CANVAS = "app.graph.nodes.find(n => n.type === 'SemanticDrawCanvas').semanticdrawCanvas"
-FRAMES = "requestAnimationFrame(() => requestAnimationFrame(r))"
 SKY, HILL, SUN = (0x87, 0xce, 0xeb, 255), (0x22, 0x8b, 0x22, 255), (0xff, 0xd7, 0x00, 255)  # the workflow's brushes
 CLEAR = (0, 0, 0, 0)
 
@@ -33,24 +31,6 @@ def small_workflow() -> dict:
     return wf
 
 
-def show_graph(page, workflow: dict) -> None:
-    """Open a workflow at scale 1, its top-left corner in view."""
-    load_workflow(page, workflow)
-    page.evaluate(f"() => new Promise(r => {{ app.canvas.ds.offset = [0, 0]; app.canvas.ds.scale = 1; "
-                  f"app.canvas.setDirty(true, true); {FRAMES}; }})")
-
-
-def open_editor(page) -> None:
-    """Press the node's Editor button (a real click) and wait until the editor is laid out."""
-    page.locator(".sd-node").get_by_role("button", name="Editor", exact=True).click()
-    page.wait_for_function("() => { const p = document.querySelector('.sd-editor .sd-paint'); "
-                           "return p && p.getBoundingClientRect().width > 100; }")
-
-
-def editor_button(page, name: str):
-    return page.locator(".sd-editor").get_by_role("button", name=name, exact=True)
-
-
 def canvas_value(page, expression: str, canvas: str = CANVAS):
     return page.evaluate(f"() => {canvas}.{expression}")
 
@@ -68,33 +48,15 @@ def near(a, b, tolerance=2) -> bool:
     return max(abs(x - y) for x, y in zip(a, b)) <= tolerance
 
 
-def to_page(page, x: float, y: float) -> tuple:
-    """Page coordinates of the centre of canvas pixel (x, y) in the editor."""
-    box = page.locator(".sd-editor .sd-paint").bounding_box()
-    return box["x"] + (x + 0.5) * box["width"] / SIZE, box["y"] + (y + 0.5) * box["height"] / SIZE
-
-
-def select_brush(page, brush: int) -> None:
-    page.locator(".sd-editor .sd-brush .sd-select").nth(brush).check()
-
-
 def drag(page, brush, points) -> None:
-    """Select brush `brush` in the table (None: keep the tool's brush) and drag the mouse through canvas `points`."""
-    if brush is not None:
-        select_brush(page, brush)
-    path = [to_page(page, x, y) for x, y in points]
-    page.mouse.move(*path[0])
-    page.mouse.down()
-    for p in path[1:]:
-        page.mouse.move(*p, steps=4)
-    page.mouse.up()
+    canvas_ui.drag(page, brush, points, SIZE)
 
 
 def click_canvas(page, x: int, y: int, hold: str = "") -> None:
     """A click on canvas pixel (x, y), with a modifier key held if given."""
     if hold:
         page.keyboard.down(hold)
-    page.mouse.click(*to_page(page, x, y))
+    page.mouse.click(*canvas_ui.to_page(page, x, y, SIZE))
     if hold:
         page.keyboard.up(hold)
 
@@ -106,12 +68,6 @@ def upload_background(page, path) -> str:
     chooser.value.set_files(str(path))
     page.wait_for_function(f"() => {CANVAS}.w.background_file.value.startsWith('semanticdraw/background_')")
     return canvas_value(page, "w.background_file.value")
-
-
-def wait_data(page, condition: str, canvas: str = CANVAS, timeout=600_000) -> dict:
-    """Wait until the node's live readout (its dataset `d`) meets `condition`; returns the readout."""
-    page.wait_for_function(f"() => {{ const d = {canvas}.root.dataset; return {condition}; }}", timeout=timeout)
-    return page.evaluate(f"() => ({{...{canvas}.root.dataset}})")
 
 
 FRAME_PIXELS = """async (canvas) => {
