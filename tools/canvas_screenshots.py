@@ -2,7 +2,7 @@
 the node's compact view, the Editor, the Editor during Live (frame beside the painting) and with the frame blended over
 it; dark and light theme; the host's pinned frontend and the newest one (classic and Vue node rendering).
 
-    python tools/canvas_screenshots.py [--checkpoint FILE.safetensors] [--lora FILE.safetensors] [--size 256]
+    python tools/canvas_screenshots.py [--checkpoint FILE.safetensors] [--lora FILE.safetensors] [--size 128]
 
 Starts a headless ComfyUI with the checkpoint (default: the tiny random SD1.5 test model, whose frames are noise),
 opens workflows/live_canvas.json, paints three strokes by mouse in the Editor, runs Live until the stream idles and
@@ -24,7 +24,7 @@ from tools.workflow_screenshots import save_png  # noqa: E402
 
 COMBOS = [("fe1.27.10", None, False), (f"fe{browser.NEWEST_FRONTEND}", "newest", False),
           (f"fe{browser.NEWEST_FRONTEND}", "newest", True)]
-VIEW = (1600, 1000)
+VIEW = (1600, 1200)
 WIDTH = 1200  # PNG width; quantized to a small palette
 STROKES = [(0, 10, [(4, 14), (96, 10), (188, 16), (252, 12)]),  # brush, size (% of the side), points on 256x256
            (1, 22, [(0, 230), (80, 200), (170, 215), (256, 190)]), (2, 12, [(200, 56), (206, 62)])]
@@ -40,13 +40,11 @@ def workflow(checkpoint: str, lora: str, size: int) -> dict:
             v[0] = lora
         elif node["type"] in ("SemanticDrawCanvas", "EmptyLatentImage"):
             v[0] = v[1] = size
-        if node["type"] == "SemanticDrawCanvas":
-            node["pos"], node["size"] = [260, 160], [560, 700]
     return wf
 
 
 def save(png: bytes, path: Path) -> None:
-    save_png(png, path, WIDTH, colors=128)
+    save_png(png, path, WIDTH, colors=256)
     print(f"{path} ({path.stat().st_size // 1024} KiB)")
 
 
@@ -72,6 +70,11 @@ def shoot_combo(session, server, name: str, vue: bool, theme: str, args, out: Pa
     page, errors = browser.open_frontend(session, server.url, *VIEW, vue=vue)
     stem = f"{name}-{'vue' if vue else 'classic'}-{theme}"
     show_graph(page, workflow(args.checkpoint.name, args.lora.name, args.size))
+    page.evaluate(f"""() => new Promise(r => {{  // the canvas node at the top left, at scale 1, as the workflow lays it out
+        const [x, y] = {CANVAS}.node.pos;
+        app.canvas.ds.offset = [300 - x, 100 - y]; app.canvas.setDirty(true, true);
+        requestAnimationFrame(() => requestAnimationFrame(r));
+    }})""")
     open_editor(page)
     paint(page, args.size)
     page.wait_for_function(f"() => {CANVAS}.w.painting.value.startsWith('semanticdraw/canvas_')")
@@ -94,7 +97,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", type=Path, help="a checkpoint file (default: the tiny random SD1.5 test model)")
     ap.add_argument("--lora", type=Path, help="an LCM LoRA file (default: the tiny empty LoRA: no change)")
-    ap.add_argument("--size", type=int, default=256, help="canvas width and height (multiple of 8)")
+    ap.add_argument("--size", type=int, default=128, help="canvas width and height (multiple of 8)")
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "canvas")
     args = ap.parse_args()
     files = tiny_models.ensure_all()

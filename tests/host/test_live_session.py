@@ -122,7 +122,7 @@ def test_two_clients_are_isolated_and_the_second_waits_in_the_queue(comfy_server
     ws_a, ws_b = WsClient(comfy_server.url, uuid.uuid4().hex), WsClient(comfy_server.url, uuid.uuid4().hex)
     try:
         a, prompt_a = live_run(comfy_server, ws_a, seed=4)
-        b, prompt_b = live_run(comfy_server, ws_b, seed=5)
+        b, prompt_b = live_run(comfy_server, ws_b, timeout_s=600, seed=5)  # queued behind A however slow A runs
         wait_state(a, "running")
         assert b.status()["state"] == "queued" and "waiting" in b.status()["message"]
         settle(ws_a, a, 0)

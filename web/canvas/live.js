@@ -20,7 +20,7 @@ const dataUrl = (blob) => new Promise((resolve, reject) => {
 // One line for the status readout; every field is optional (servers of other versions add or drop some).
 export function statusLine(s) {
   if (s?.state !== "running") return s?.message ?? s?.state ?? "";
-  const fps = Number.isFinite(s.fps) ? `${s.fps.toFixed(1)} fps` : "– fps";
+  const fps = Number.isFinite(s.fps) ? `${s.fps.toFixed(s.fps >= 10 ? 0 : s.fps >= 1 ? 1 : 2)} fps` : "– fps";
   const latency = s.latency_ms == null ? "–" : `${Math.round(s.latency_ms)} ms`
     + (s.latency_frames == null ? "" : ` (${s.latency_frames} frames)`);
   return `${fps} · latency ${latency} · ${s.busy ? "busy" : "idle"}`;
@@ -41,7 +41,9 @@ export class LiveClient {
     const res = await api.fetchApi(`/semanticdraw/live/${action}`, { method: "POST",
       headers: { "Content-Type": "application/json" }, body: JSON.stringify(owned) });
     const out = await res.json().catch(() => ({}));
-    if (!res.ok) throw new Error(out.error || `${action} failed (${res.status})`);
+    if (!res.ok) {
+      throw Object.assign(new Error(out.error || `${action} failed (${res.status})`), { status: res.status });
+    }
     return out;
   }
 
@@ -85,7 +87,8 @@ export class LiveClient {
   }
 
   fail(err) {
-    this.host.onError(`Live: ${err.message}`);
+    if (err.status === 409) this.host.onStatus({ state: "ended", message: "ended" }); // it ended meanwhile (Stop)
+    else this.host.onError(`Live: ${err.message}`);
     this.end();
   }
 
