@@ -54,7 +54,7 @@ export class LiveClient {
       const started = await this.call("start", { client_id: api.clientId ?? api.initialClientId,
         node_id: this.host.executionId(), width, height });
       Object.assign(this, { session: started.session, token: started.token, sending: null, pending: null,
-        polls: 0, shown: 0, lastKeepalive: performance.now() });
+        polls: 0, shown: 0, lastKeepalive: performance.now(), stopping: false });
       this.host.onStatus(started.status);
       await this.host.queue();
       await this.call("frame");
@@ -66,6 +66,7 @@ export class LiveClient {
 
   async stop() {
     if (!this.running) return;
+    this.stopping = true;
     try { await this.call("stop"); } catch (err) { this.host.onError(err.message); }
     await this.poll();
   }
@@ -87,8 +88,11 @@ export class LiveClient {
   }
 
   fail(err) {
-    if (err.status === 409) this.host.onStatus({ state: "ended", message: "ended" }); // it ended meanwhile (Stop)
-    else this.host.onError(`Live: ${err.message}`);
+    if (err.status === 409) { // it ended meanwhile (after Stop, a poll or a frame request may still be on its way)
+      this.host.onStatus({ state: "ended", message: this.stopping ? "ended: stopped" : "ended" });
+    } else {
+      this.host.onError(`Live: ${err.message}`);
+    }
     this.end();
   }
 
