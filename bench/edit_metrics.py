@@ -71,9 +71,9 @@ def main() -> None:
     args = ap.parse_args()
     model, encode, decode = load(args.ckpt)
     from semanticdraw.nodes.edit import sdedit, SemanticDrawRegionalEdit
-    from semanticdraw.nodes.guider import RegionalSettings
-    from semanticdraw.nodes.regions import Region, RegionStack
-    from semanticdraw.nodes.sampling import run_regional, schedule
+    from semanticdraw.nodes.host.guider import RegionalSettings
+    from semanticdraw.nodes.host.regions import Region, RegionStack
+    from semanticdraw.nodes.host.guider import run_regional, schedule
 
     n, h = args.size, args.size // 8
     left, right = torch.zeros(n, n), torch.zeros(n, n)

@@ -182,7 +182,7 @@ class Bench:
         return inprocess.cond(i)[0][0].to(self.device, self.dtype)
 
     def ours(self, masks, latent, steps):
-        from semanticdraw.nodes.regions import Region, RegionStack
+        from semanticdraw.nodes.host.regions import Region, RegionStack
         from semanticdraw.nodes.sampling import SemanticDrawSampler
         stack = RegionStack(regions=tuple(Region(inprocess.cond(i + 1), inprocess.cond(0), m)
                                           for i, m in enumerate(masks)))
@@ -317,8 +317,8 @@ class Bench:
             return lambda x, s, c, *stock: self.counter(x.to(table), s, c_crossattn=table[c]).float()
         sig = comfy.samplers.calculate_sigmas(self.base.model_sampling, "sgm_uniform", 50)[[0, 12, 25, 37, 45][:T]]
         masks = region_masks(p, 8 * h, 8 * h)
-        stream = StreamEngine(denoiser_for, lambda key: key.prompt if key.prompt != "" else p, eps_space(), (4, h, h),
-                              (8 * h, 8 * h), StreamConfig(sigmas=sig, cfg_type="self"), device=self.device,
+        stream = StreamEngine(denoiser_for, lambda key: key.prompt if isinstance(key.prompt, int) else p, eps_space(),
+                              (4, h, h), (8 * h, 8 * h), StreamConfig(sigmas=sig, cfg_type="self"), device=self.device,
                               white=torch.zeros(1, 4, h, h, device=self.device))
         stream.update(regions=[StreamRegion(i, masks[i]) for i in range(p)])
         stream.flush()

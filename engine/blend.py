@@ -39,6 +39,8 @@ def blend_pixels(image: torch.Tensor, background: torch.Tensor, mask: torch.Tens
 def blurred_masks(masks, size: tuple[int, int], blur_stds) -> torch.Tensor:
     """The regions' blurred masks (section 2.3) at image `size`, as `[p, 1, H, W]`."""
     resized = resize_masks(validate_masks(masks, size, size), size)
+    if not len(resized):
+        return resized
     return torch.cat([gaussian_blur(resized[i:i + 1], s) for i, s in enumerate(blur_stds)])
 
 

@@ -1,11 +1,10 @@
-"""Input rules every node applies, as pure functions: finite values, latent channels, a run's memory.
+"""Input rules every node applies, as pure functions: finite values, latent channels, a run's memory, window size.
 
-Each raises `SemanticDrawInputError` naming the input; nodes prefix their own name (nodes/regions.py).
+Each raises `SemanticDrawInputError` naming the input; nodes prefix their own name (nodes/host/errors.py).
 """
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 
@@ -63,7 +62,12 @@ def require_memory(name: str, needed: float, free: float, what: str, advice: str
                                            f"is free; {advice}")
 
 
-def free_after(free: float, reserve: Optional[float] = None) -> float:
-    """Memory a run may use: what is free minus a reserve (default 10%, at least 256 MiB) for the host."""
-    reserve = max(0.1 * free, 256 * 2 ** 20) if reserve is None else reserve
-    return max(free - reserve, 0.0)
+MIN_TILE = 256  # pixels: smaller windows leave the model no context (NaN from zero window weights, shape errors)
+
+
+def require_tile_size(name: str, tile: int) -> None:
+    """A window size (section 6) of 0 (automatic) or at least `MIN_TILE` pixels."""
+    if 0 < tile < MIN_TILE:
+        raise SemanticDrawInputError(name, f"{tile} pixels is too small for a window (at least {MIN_TILE}; smaller "
+                                           "windows leave the model no context); use 0 for the model's default "
+                                           "(768 or 1024) or a size of at least 256")

@@ -5,7 +5,8 @@ bound to an unguessable token; HTTP routes hand it canvas edits (latest wins: on
 queue) and frame requests, while the host's executor thread runs `run_live`, which steps the stream,
 applies the pending edit at the next call and sends a frame only when the client asked for one (at most
 one in flight; frames computed meanwhile are dropped as stale). A session ends on Stop (with output), on
-interrupt, on a closed websocket or after `timeout_s` without an update or a frame request.
+interrupt, on a closed websocket or after `timeout_s` without an update or a frame request, and fails (state
+`failed`, with the error's message) when the stream raises. Once the scene has settled the loop sleeps.
 """
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import math
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
+from enum import Enum
 from typing import Any, Callable, Optional, Protocol
 
 import torch
@@ -56,11 +58,23 @@ class Brush:
 _BRUSH_RANGES = {"mask_strength": (0.0, 1.0), "blur": (0.0, 64.0), "prompt_strength": (0.0, 1.0)}
 
 
+def shown(value: Any) -> str:
+    """A client's JSON value as an error message shows it: a number as it is, text quoted and cut to 40 characters,
+    anything else by its JSON type (never a repr of a large or nested value)."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, (int, float)):
+        return repr(value) if abs(value) < 1e300 or not math.isfinite(value) else "a huge number"
+    if isinstance(value, str):
+        return json.dumps(value[:40] + ("..." if len(value) > 40 else ""))
+    return {list: "a list", dict: "an object"}.get(type(value), f"a {type(value).__name__}")
+
+
 def check_canvas_size(width: int, height: int, name: str = "canvas") -> None:
     """Canvas sides must be positive multiples of 8 (latent size) and at most MAX_SIDE."""
     for side, value in (("width", width), ("height", height)):
         if not isinstance(value, int) or isinstance(value, bool):
-            raise SemanticDrawInputError(f"{name} {side}", f"must be an integer, got {value!r}")
+            raise SemanticDrawInputError(f"{name} {side}", f"must be an integer, got {shown(value)}")
         if not 8 <= value <= MAX_SIDE or value % 8:
             raise SemanticDrawInputError(f"{name} {side}", f"{value} is outside 8..{MAX_SIDE} or not a multiple of 8; "
                                                           f"choose a size up to {MAX_SIDE} pixels")
@@ -77,14 +91,18 @@ def check_prompt(text: Any, name: str) -> str:
 def parse_brushes(value: Any) -> tuple[Brush, ...]:
     """The brush table from its JSON (a string or an already-parsed list of objects), validated.
 
-    Each brush: `{"colour": "#rrggbb", "prompt": str, "negative"?: str, "mask_strength"?: 0-1,
-    "blur"?: 0-64 pixels, "prompt_strength"?: 0-1}`; at most MAX_BRUSHES, colours distinct.
+    Each brush: `{"colour": "#rrggbb" (or "#rgb", "R,G,B", a CSS colour name, as the Semantic Palette reads them),
+    "prompt": str, "negative"?: str, "mask_strength"?: 0-1, "blur"?: 0-64 pixels, "prompt_strength"?: 0-1}`; at most
+    MAX_BRUSHES, colours distinct.
     """
     if isinstance(value, str):
         try:
             value = json.loads(value) if value.strip() else []
         except json.JSONDecodeError as e:
             raise SemanticDrawInputError("brushes", f"is not valid JSON ({e.msg} at character {e.pos})") from None
+        except (RecursionError, ValueError):
+            raise SemanticDrawInputError("brushes", "is not valid JSON (nested too deeply or a number too long)") \
+                from None
     if not isinstance(value, list):
         raise SemanticDrawInputError("brushes", f"must be a JSON list of brushes, got {type(value).__name__}")
     if len(value) > MAX_BRUSHES:
@@ -96,13 +114,14 @@ def parse_brushes(value: Any) -> tuple[Brush, ...]:
             raise SemanticDrawInputError(where, f"must be an object, got {type(b).__name__}")
         unknown = set(b) - {"colour", "prompt", "negative", *_BRUSH_RANGES}
         if unknown:
-            raise SemanticDrawInputError(where, f"has unknown fields {sorted(unknown)}")
+            raise SemanticDrawInputError(where, f"has unknown fields {sorted(k[:40] for k in unknown)[:8]}")
         try:
             colour = parse_colour(b.get("colour", "")) if isinstance(b.get("colour"), str) else None
         except ValueError:
             colour = None
         if colour is None:
-            raise SemanticDrawInputError(f"{where}.colour", f"{b.get('colour')!r} is not a colour; use #rrggbb")
+            raise SemanticDrawInputError(f"{where}.colour", f"{shown(b.get('colour'))} is not a colour; use #rrggbb, "
+                                                            "R,G,B or a CSS colour name")
         if colour in seen:
             raise SemanticDrawInputError(f"{where}.colour", f"{describe_colour(colour)} is already brush "
                                                             f"{seen[colour]}; every brush needs its own colour")
@@ -111,7 +130,8 @@ def parse_brushes(value: Any) -> tuple[Brush, ...]:
         for key, (lo, hi) in _BRUSH_RANGES.items():
             v = b.get(key, getattr(Brush, key))
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
-                raise SemanticDrawInputError(f"{where}.{key}", f"must be a number in [{lo:g}, {hi:g}], got {v!r}")
+                raise SemanticDrawInputError(f"{where}.{key}",
+                                             f"must be a number in [{lo:g}, {hi:g}], got {shown(v)}")
             numbers[key] = float(v)
         out.append(Brush(colour, check_prompt(b.get("prompt", ""), f"{where}.prompt"),
                          check_prompt(b.get("negative", ""), f"{where}.negative"), **numbers))
@@ -139,18 +159,28 @@ def painting_masks(painting: torch.Tensor, brushes: tuple[Brush, ...]) -> torch.
     return masks
 
 
-def painted_regions(painting: torch.Tensor, brushes: tuple[Brush, ...]) -> list[tuple[Optional[Brush], torch.Tensor]]:
-    """`(brush, mask)` for every brush with paint, in table order (later paints over earlier). With no paint at all,
-    one `(None, full mask)`: the background prompt covers the canvas (plain text-to-image)."""
+def painted_regions(painting: torch.Tensor, brushes: tuple[Brush, ...]) -> list[tuple[Brush, torch.Tensor]]:
+    """`(brush, mask)` for every brush with paint, in table order (later paints over earlier). Nothing painted is no
+    region: the background prompt or image then fills the canvas (`engine.scene.check_scene`, a blank canvas)."""
     masks = painting_masks(painting, brushes)
-    out = [(b, m) for b, m in zip(brushes, masks) if bool(m.any())]
-    return out or [(None, painting.new_ones(painting.shape[:2]))]
+    return [(b, m) for b, m in zip(brushes, masks) if bool(m.any())]
 
 
 # -- live sessions -------------------------------------------------------------------------------------------
+class LiveState(str, Enum):
+    """A live session's state (the status `state` field is its value): queued until the executor claims it, running
+    until it ends (Stop, interrupt, closed websocket, timeout: `ended`) or fails (`failed`, with the error)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    ENDED = "ended"
+    FAILED = "failed"
+
+
 @dataclass
 class LiveStats:
-    """The status readout: frames/s, stroke-to-frame latency (ms and frames), busy/idle, encode counters."""
+    """The status readout: frames computed and sent, frames/s, edit-to-visible latency (ms and frames: from an edit's
+    arrival to the first frame sent that shows it in full, ALGORITHM.md 8.8), busy/idle, encode counters."""
 
     frames: int = 0
     sent: int = 0
@@ -158,41 +188,81 @@ class LiveStats:
     latency_ms: Optional[float] = None
     latency_frames: Optional[int] = None
     busy: bool = False
-    prompts_encoded: int = 0
-    mask_updates: int = 0
+    prompts_encoded: int = 0  # texts the host encoded (CLIP)
+    mask_updates: int = 0  # painting updates applied
+    conditionings_processed: int = 0  # prompt keys the stream encoded and processed (engine `StreamEngine.encodes`)
+    masks_processed: int = 0  # masks the stream blurred and quantized (engine `StreamEngine.mask_processings`)
 
 
-@dataclass
 class LiveSession:
-    """One live session: owner token, the pending edit (latest wins), the frame request flag, state and stats."""
+    """One live session, owner of its state: the token, the pending edit (latest wins), the frame request, the state
+    machine (`LiveState`; every transition is a method) and the stats with the latest frame sent, all under one
+    condition and read as one snapshot. Routes call the client-side methods, the hub `begin`/`end`, the executor's
+    `run_live` the rest."""
 
-    id: str
-    token: str
-    client_id: str
-    node_id: str
-    width: int
-    height: int
-    timeout_s: float
-    clock: Callable[[], float] = time.monotonic
-    state: str = "queued"  # queued -> running -> ended
-    end_reason: str = ""
-    ended_at: float = 0.0
-    stats: LiveStats = field(default_factory=LiveStats)
-    latest_frame: Any = None  # the last frame sent (a host image), for `read`
-    latest_index: int = -1
-    _pending: dict = field(default_factory=dict)
-    _pending_since: Optional[float] = None
-    _frame_requested: bool = False
-    _stop: bool = False
-    _activity: float = 0.0
-    _cond: threading.Condition = field(default_factory=threading.Condition)
+    def __init__(self, session_id: str, token: str, client_id: str, node_id: str, width: int, height: int,
+                 timeout_s: float, clock: Callable[[], float] = time.monotonic):
+        self.id, self.token, self.client_id, self.node_id = session_id, token, client_id, node_id
+        self.width, self.height, self.timeout_s, self.clock = width, height, timeout_s, clock
+        self._cond = threading.Condition()
+        self._state, self._reason, self._ended_at = LiveState.QUEUED, "", 0.0
+        self._stats = LiveStats()
+        self._frame: Any = None  # the last frame sent (a host image) and its index, for `read`
+        self._index = -1
+        self._pending: dict = {}
+        self._pending_since: Optional[float] = None
+        self._frame_requested = self._stop = False
+        self._activity = clock()
 
-    def __post_init__(self):
-        self._activity = self.clock()
+    # -- reading ---------------------------------------------------------------------------------------
+    @property
+    def state(self) -> LiveState:
+        with self._cond:
+            return self._state
+
+    @property
+    def end_reason(self) -> str:
+        with self._cond:
+            return self._reason
+
+    @property
+    def ended_at(self) -> float:
+        with self._cond:
+            return self._ended_at
+
+    def stats(self) -> LiveStats:
+        """A copy of the stats."""
+        with self._cond:
+            return replace(self._stats)
+
+    def status(self) -> dict:
+        with self._cond:
+            return self._status()
+
+    def _status(self) -> dict:
+        s = self._stats
+        message = {LiveState.QUEUED: "queued: waiting for the executor (another live session or prompt is running); "
+                                     "it starts when its prompt runs",
+                   LiveState.RUNNING: "busy: rendering edits" if s.busy else "idle: frames are up to date",
+                   LiveState.ENDED: f"ended: {self._reason}", LiveState.FAILED: f"failed: {self._reason}"}[self._state]
+        return {"session": self.id, "state": self._state.value, "message": message, "frames": s.frames,
+                "frames_sent": s.sent, "fps": round(s.fps, 2), "latency_ms": s.latency_ms,
+                "latency_frames": s.latency_frames, "busy": s.busy, "pending": bool(self._pending),
+                "prompts_encoded": s.prompts_encoded, "mask_updates": s.mask_updates,
+                "conditionings_processed": s.conditionings_processed, "masks_processed": s.masks_processed,
+                "width": self.width, "height": self.height}
+
+    def _open(self) -> bool:
+        return self._state in (LiveState.QUEUED, LiveState.RUNNING)
+
+    def _check_open(self) -> None:
+        if not self._open():
+            raise LiveError(409, f"live session {self.id} has {self._state.value} ({self._reason}); press Live to "
+                                 "start a new one")
 
     # -- client side (routes) --------------------------------------------------------------------------
-    def update(self, edit: dict) -> None:
-        """Merge an edit into the one pending state (latest wins per field)."""
+    def update(self, edit: dict) -> dict:
+        """Merge an edit into the one pending state (latest wins per field); returns the status."""
         with self._cond:
             self._check_open()
             self._pending.update(edit)
@@ -200,70 +270,121 @@ class LiveSession:
                 self._pending_since = self.clock()
             self._activity = self.clock()
             self._cond.notify_all()
+            return self._status()
 
-    def request_frame(self) -> None:
+    def request_frame(self) -> dict:
+        """The client is ready for a frame (at most one in flight); also the keep-alive. Returns the status."""
         with self._cond:
             self._check_open()
-            self._frame_requested = True
-            self._activity = self.clock()
+            self._frame_requested, self._activity = True, self.clock()
             self._cond.notify_all()
+            return self._status()
 
-    def stop(self) -> None:
+    def read(self) -> tuple[Any, int, dict]:
+        """One snapshot: the last frame sent, its index and the status; asks for the next frame while open."""
+        with self._cond:
+            if self._open():
+                self._frame_requested, self._activity = True, self.clock()
+                self._cond.notify_all()
+            return self._frame, self._index, self._status()
+
+    def stop(self) -> dict:
         with self._cond:
             self._stop = True
-            if self.state == "queued":
-                self._end("stopped before it started")
+            if self._state == LiveState.QUEUED:
+                self._finish(LiveState.ENDED, "stopped before it started")
             self._cond.notify_all()
+            return self._status()
 
-    def status(self) -> dict:
+    # -- hub side --------------------------------------------------------------------------------------------
+    def begin(self) -> bool:
+        """queued -> running (the executor claimed it); False when it is not queued."""
         with self._cond:
-            s = self.stats
-            message = {"queued": "queued: waiting for the executor (another live session or prompt is running); "
-                                 "it starts when its prompt runs",
-                       "running": "busy: rendering edits" if s.busy else "idle: frames are up to date",
-                       "ended": f"ended: {self.end_reason}"}[self.state]
-            return {"session": self.id, "state": self.state, "message": message, "frames": s.frames,
-                    "frames_sent": s.sent, "fps": round(s.fps, 2), "latency_ms": s.latency_ms,
-                    "latency_frames": s.latency_frames, "busy": s.busy, "pending": bool(self._pending),
-                    "prompts_encoded": s.prompts_encoded,
-                    "mask_updates": s.mask_updates, "width": self.width, "height": self.height}
-
-    def _check_open(self) -> None:
-        if self.state == "ended":
-            raise LiveError(409, f"live session {self.id} has ended ({self.end_reason}); press Live to start a new one")
-
-    # -- executor side -----------------------------------------------------------------------------------
-    def _end(self, reason: str) -> None:
-        self.state, self.end_reason, self.stats.busy, self.ended_at = "ended", reason, False, self.clock()
-        self._cond.notify_all()
+            if self._state != LiveState.QUEUED:
+                return False
+            self._state, self._activity = LiveState.RUNNING, self.clock()
+            return True
 
     def end(self, reason: str) -> None:
+        """-> ended, unless it already ended or failed."""
         with self._cond:
-            if self.state != "ended":
-                self._end(reason)
+            if self._open():
+                self._finish(LiveState.ENDED, reason)
+
+    def fail(self, message: str) -> None:
+        """-> failed with the error's message, unless it already ended or failed."""
+        with self._cond:
+            if self._open():
+                self._finish(LiveState.FAILED, message[:1000] or "an unknown error")
+
+    def _finish(self, state: LiveState, reason: str) -> None:
+        self._state, self._reason, self._ended_at = state, reason, self.clock()
+        self._stats.busy = False
+        self._cond.notify_all()
 
     def expired(self) -> bool:
-        return self.clock() - self._activity > self.timeout_s
+        with self._cond:
+            return self.clock() - self._activity > self.timeout_s
 
-    def take_pending(self) -> tuple[dict, Optional[float]]:
+    # -- executor side (run_live) -----------------------------------------------------------------------
+    def stop_requested(self) -> bool:
+        with self._cond:
+            return self._stop
+
+    def take_edit(self) -> tuple[dict, Optional[float]]:
         """The pending edit (emptied) and when its first part arrived; taking one makes the session busy, so that a
         status read never sees neither the edit pending nor its frames in progress."""
         with self._cond:
             edit, since = self._pending, self._pending_since
             self._pending, self._pending_since = {}, None
-            self.stats.busy = self.stats.busy or bool(edit)
+            self._stats.busy = self._stats.busy or bool(edit)
             return edit, since
 
-    def take_frame_request(self) -> bool:
+    def computed(self, frame_s: Optional[float]) -> int:
+        """A frame was computed (busy); `frame_s` since the previous one while busy, if any. Returns its index."""
         with self._cond:
-            asked, self._frame_requested = self._frame_requested, False
-            return asked
+            s = self._stats
+            s.busy = True
+            if frame_s is not None:
+                rate = 1 / max(frame_s, 1e-6)
+                s.fps = rate if s.fps == 0 else 0.8 * s.fps + 0.2 * rate
+            s.frames += 1
+            return s.frames - 1
 
-    def wait_for_activity(self, seconds: float) -> None:
-        """Block (the executor thread) until an edit, a frame request or stop arrives, or `seconds` pass."""
+    def take_frame_request(self, unsent: bool) -> bool:
+        """Whether to send a frame now: the client asked and there is one it has not got (`unsent`). A request with
+        nothing to show stays pending for the next frame."""
         with self._cond:
-            if not (self._pending or self._frame_requested or self._stop):
-                self._cond.wait(seconds)
+            if self._frame_requested and unsent:
+                self._frame_requested = False
+                return True
+            return False
+
+    def sent(self, image: Any, index: int, latency: Optional[tuple[float, int]] = None) -> None:
+        """Frame `index` went to the client as `image`; `latency` (ms, frames) of the newest edit it shows first."""
+        with self._cond:
+            self._frame, self._index = image, index
+            self._stats.sent += 1
+            if latency is not None:
+                self._stats.latency_ms, self._stats.latency_frames = latency
+            self._cond.notify_all()
+
+    def counters(self, **values: int) -> None:
+        """Set the host's counters (`prompts_encoded`, `mask_updates`, `conditionings_processed`,
+        `masks_processed`)."""
+        with self._cond:
+            for name, value in values.items():
+                setattr(self._stats, name, value)
+
+    def idle(self) -> None:
+        with self._cond:
+            self._stats.busy = False
+
+    def wait_for_work(self, seconds: float, unsent: bool) -> None:
+        """Sleep (the executor thread) until an edit, a stop, or a frame request with a frame to send (`unsent`)
+        arrives, or `seconds` pass (the caller then checks interrupt, the websocket and the timeout)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._pending or self._stop or (self._frame_requested and unsent), seconds)
 
 
 class LiveHub:
@@ -276,9 +397,9 @@ class LiveHub:
 
     def _sweep(self) -> None:
         for sid, s in list(self._sessions.items()):
-            if s.state == "queued" and s.expired():
+            if s.state == LiveState.QUEUED and s.expired():
                 s.end(f"no request for {s.timeout_s:g} s while queued")
-            if s.state == "ended" and self.clock() - s.ended_at > ENDED_KEEP_S:
+            if s.state in (LiveState.ENDED, LiveState.FAILED) and self.clock() - s.ended_at > ENDED_KEEP_S:
                 del self._sessions[sid]
 
     def start(self, client_id: str, node_id: str, width: int, height: int,
@@ -287,10 +408,10 @@ class LiveHub:
         with self._lock:
             self._sweep()
             for s in list(self._sessions.values()):
-                if (s.client_id, s.node_id) == (client_id, node_id) and s.state == "queued":
+                if (s.client_id, s.node_id) == (client_id, node_id) and s.state == LiveState.QUEUED:
                     s.end("replaced by a new session for the same node")
                     del self._sessions[s.id]
-            open_sessions = sum(s.state != "ended" for s in self._sessions.values())
+            open_sessions = sum(s.state in (LiveState.QUEUED, LiveState.RUNNING) for s in self._sessions.values())
             if open_sessions >= self.max_sessions:
                 raise LiveError(429, f"{open_sessions} live sessions are open or queued on this server (the "
                                      f"limit is {self.max_sessions}); try again when one ends")
@@ -313,24 +434,20 @@ class LiveHub:
         with self._lock:
             self._sweep()
             for s in self._sessions.values():
-                if s.state == "queued" and (s.client_id, s.node_id) == (client_id, node_id):
-                    with s._cond:
-                        s.state, s._activity = "running", self.clock()
+                if (s.client_id, s.node_id) == (client_id, node_id) and s.begin():
                     return s
         return None
-
-    def running(self) -> Optional[LiveSession]:
-        with self._lock:
-            return next((s for s in self._sessions.values() if s.state == "running"), None)
 
 
 class LiveHost(Protocol):
     """What `run_live` needs from the host: interrupt check, connection check, edits, one stream call, a frame out."""
 
     def check_interrupt(self) -> None: ...  # raises to abort
+    def interrupted(self, error: BaseException) -> bool: ...  # whether `error` is the host's interrupt
     def connected(self) -> bool: ...
-    def apply(self, edit: dict) -> None: ...  # re-encodes only changed prompts, re-processes only changed masks
-    def step(self) -> Any: ...  # one stream call -> the frame leaving the last slot
+    def apply(self, edit: dict) -> int: ...  # queues the edit; returns its number (the stream's `update`)
+    def step(self) -> Any: ...  # one stream call -> the frame shown (engine `StreamEngine.step`)
+    def shown_edit(self) -> int: ...  # the newest edit the last frame shows in full (`StreamEngine.shown_edit`)
     def send(self, frame: Any, index: int) -> Any: ...  # a preview to the client; returns the image sent
 
 
@@ -338,22 +455,32 @@ class LiveAbort(Exception):
     """The live session ended without output (client gone or timed out); the host ends the prompt cleanly."""
 
 
-def run_live(session: LiveSession, host: LiveHost, slots: int, idle_wait_s: float = 0.05) -> Any:
+@dataclass
+class _Edit:
+    number: int  # the stream's number of the edit
+    since: float  # when its first part arrived
+    frame: int  # the first frame computed with it
+
+
+def run_live(session: LiveSession, host: LiveHost, slots: int, idle_wait_s: float = 0.2) -> Any:
     """Run the session on the executor thread until Stop; returns the last frame.
 
     Each loop: interrupt check -> end checks -> pending edit applied -> one stream call -> the frame is sent only if
-    the client asked for one (else it is dropped). After `slots + 1` calls without an edit the frames no longer
-    change (fixed per-slot noise), so the loop idles until the next edit or frame request.
+    the client asked for one (else it is dropped). `slots` calls after the last edit the frames no longer change
+    (every slot has entered with the scene; fixed per-slot noise), so the loop sleeps until an edit, a stop or a
+    request for a frame not yet sent, waking every `idle_wait_s` to check interrupt, the websocket and the timeout.
+    Latency (ms, frames) is measured from an edit's arrival to the first frame sent that shows it in full.
+    A failure ends the session as failed, with the error's message, and propagates.
     """
-    clock, stats = session.clock, session.stats
-    last, last_index, sent_index, quiet = None, -1, -1, 0
-    edit_frame, edit_since, t_prev = None, None, None
+    clock = session.clock
+    last, last_index, last_shown, sent_index, quiet, t_prev = None, -1, 0, -1, 0, None
+    in_flight: list[_Edit] = []
     try:
         while True:
             host.check_interrupt()
-            if session._stop:
+            if session.stop_requested():
                 if last is None:
-                    last, last_index = host.step(), 0
+                    last, last_index = host.step(), session.computed(None)
                 session.end("stopped")
                 return last
             if not host.connected():
@@ -362,36 +489,43 @@ def run_live(session: LiveSession, host: LiveHost, slots: int, idle_wait_s: floa
             if session.expired():
                 session.end(f"no update or frame request for {session.timeout_s:g} s")
                 raise LiveAbort(session.end_reason)
-            edit, since = session.take_pending()
+            edit, since = session.take_edit()
             if edit:
-                host.apply(edit)
-                quiet, edit_frame = 0, stats.frames
-                edit_since = since if edit_since is None else edit_since
-            if quiet > slots:
-                stats.busy = False
-                if session.take_frame_request():
-                    if last_index != sent_index:
-                        session.latest_frame, session.latest_index = host.send(last, last_index), last_index
-                        sent_index, stats.sent = last_index, stats.sent + 1
-                    else:
-                        session._frame_requested = True  # nothing new: keep the request for the next frame
-                session.wait_for_activity(idle_wait_s)
+                in_flight.append(_Edit(host.apply(edit), since, last_index + 1))
+                quiet = 0
+            if quiet >= slots:
+                session.idle()
                 t_prev = None
+                if session.take_frame_request(last_index != sent_index):
+                    sent_index = _send(session, host, last, last_index, last_shown, in_flight)
+                session.wait_for_work(idle_wait_s, last_index != sent_index)
                 continue
-            stats.busy = True
             last = host.step()
-            last_index, quiet, stats.frames = stats.frames, quiet + 1, stats.frames + 1
             now = clock()
-            if t_prev is not None:
-                dt = max(now - t_prev, 1e-6)
-                stats.fps = 1 / dt if stats.fps == 0 else 0.8 * stats.fps + 0.2 / dt
+            last_index, last_shown, quiet = session.computed(None if t_prev is None else now - t_prev), \
+                host.shown_edit(), quiet + 1
             t_prev = now
-            if session.take_frame_request():
-                session.latest_frame, session.latest_index = host.send(last, last_index), last_index
-                sent_index, stats.sent = last_index, stats.sent + 1
-                if edit_since is not None:
-                    stats.latency_ms = round((clock() - edit_since) * 1000, 1)
-                    stats.latency_frames = stats.frames - edit_frame
-                    edit_since = None
-    finally:
-        session.end(session.end_reason or "interrupted")
+            if session.take_frame_request(True):
+                sent_index = _send(session, host, last, last_index, last_shown, in_flight)
+    except LiveAbort:
+        raise
+    except BaseException as e:
+        if host.interrupted(e):
+            session.end("interrupted")
+        else:
+            session.fail(str(e) or type(e).__name__)
+        raise
+
+
+def _send(session: LiveSession, host: LiveHost, frame: Any, index: int, shown: int, in_flight: list[_Edit]) -> int:
+    """Send frame `index` (showing edits up to `shown` in full) and record the latency of the newest edit it is the
+    first to show; returns `index`."""
+    image = host.send(frame, index)
+    done = [e for e in in_flight if e.number <= shown]
+    latency = None
+    if done:
+        newest = done[-1]
+        latency = (round((session.clock() - newest.since) * 1000, 1), index - newest.frame + 1)
+        in_flight[:] = [e for e in in_flight if e.number > shown]
+    session.sent(image, index, latency)
+    return index

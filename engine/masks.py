@@ -29,14 +29,18 @@ class ProcessedMasks:
     support: torch.Tensor
 
 
+def empty_masks(steps: int, latent_size: tuple[int, int]) -> ProcessedMasks:
+    """The processed masks of no region (`p = 0`): a canvas the background fills alone (`engine.scene`)."""
+    return ProcessedMasks(quantized=torch.zeros(0, steps, 1, *latent_size), support=torch.zeros(0, 1, *latent_size))
+
+
 def validate_masks(masks: Sequence[torch.Tensor], image_size: tuple[int, int], latent_size: tuple[int, int],
                    name: str = "regions") -> list[torch.Tensor]:
     """Check masks for NaN, emptiness and size; return them as `[H, W]` float tensors.
 
-    A mask may be given at image size, latent size, or any size with the canvas' aspect ratio.
+    A mask may be given at image size, latent size, or any size with the canvas' aspect ratio. No masks at all is
+    a scene question (`engine.scene.check_scene`), not a mask error.
     """
-    if len(masks) == 0:
-        raise SemanticDrawInputError(name, "no regions given; add at least one region (prompt + mask)")
     H, W = image_size
     out = []
     for i, m in enumerate(masks):
@@ -63,6 +67,8 @@ def validate_masks(masks: Sequence[torch.Tensor], image_size: tuple[int, int], l
 
 def resize_masks(masks: Sequence[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
     """Bilinear resize of `[H_i, W_i]` masks in [0, 1] to one `[p, 1, H, W]` tensor (section 2.1)."""
+    if len(masks) == 0:
+        return torch.zeros(0, 1, *size)
     return torch.cat([F.interpolate(m[None, None].float(), size=size, mode="bilinear", align_corners=False)
                       if tuple(m.shape) != tuple(size) else m[None, None].float() for m in masks])
 
@@ -154,6 +160,8 @@ def process_masks(masks: Sequence[torch.Tensor], image_size: tuple[int, int], la
     """
     masks = validate_masks(masks, image_size, latent_size, name)
     check_settings(masks, blur_stds, strengths, cover_alpha, name)
+    if not masks:
+        return empty_masks(len(levels) - 1, latent_size)
     m = apply_cover(resize_masks(masks, image_size), cover_alpha)
     parts = [region_mask(m[i:i + 1], s, g, latent_size, levels, mask_type)
              for i, (s, g) in enumerate(zip(blur_stds, strengths))]

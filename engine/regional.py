@@ -181,8 +181,11 @@ def regional_x0(x: torch.Tensor, sigma: torch.Tensor, step, plan: RegionalPlan, 
         conds.append(regions.repeat_interleave(S))
         per_view.append((m, shifts))
     args = (torch.cat(inputs), torch.cat(sigmas), torch.cat(conds)) + ((torch.cat(stocks),) if stocks else ())
-    out = denoise(*args, **({"shifts": torch.cat(rolls)} if rolls and getattr(denoise, "accepts_shifts", False)
-                            else {})).to(x)
+    if len(args[0]) == 0:  # no region reaches the canvas: the background latent fills it (engine.scene)
+        out = args[0]
+    else:
+        out = denoise(*args, **({"shifts": torch.cat(rolls)} if rolls and getattr(denoise, "accepts_shifts", False)
+                                else {})).to(x)
 
     num = torch.zeros_like(x)
     den = x.new_zeros(S, 1, h, w)

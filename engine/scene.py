@@ -1,5 +1,6 @@
 """Scene rules, in one place (ALGORITHM.md sections 3 and 4): what fills the pixels no region covers,
-when the background prompt is a region, and what each region's prompt strength blends toward.
+when the background prompt is a region, what each region's prompt strength blends toward, what a missing
+negative is, how many regions a model call evaluates, and which scenes cannot show anything.
 
 Every consumer (still sampler and guider, stream, live canvas, edit nodes, diffusers adapter) asks
 this module; none re-states a rule. Prompts are opaque to it: a consumer's conditioning handle, or
@@ -28,6 +29,46 @@ class Text:
     text: str
 
 
+@dataclass(frozen=True)
+class Zeroed:
+    """A missing negative: the positive `prompt` with its embeddings (and pooled output) zeroed, as core's
+    ConditioningZeroOut makes it. The consumer encodes `prompt` and zeroes the result."""
+
+    prompt: Any
+
+
+def negative_of(positive: Any, negative: Any) -> Any:
+    """The missing-negative rule of every consumer (still, guider, stream, live, edit): a region's or the
+    background's negative as given, else `Zeroed(positive)`."""
+    return Zeroed(positive) if negative is None else negative
+
+
+def region_count(regions: int, kind: str) -> int:
+    """Regions a model call evaluates per canvas: the foreground regions, plus the background region when the
+    background prompt is one (section 4; an image or white background is no region)."""
+    return regions + int(kind == PROMPT)
+
+
+def is_empty_latent(samples: torch.Tensor) -> bool:
+    """An all-zero latent is an empty canvas, no base image (as core's samplers treat EmptyLatentImage)."""
+    return not bool(torch.count_nonzero(samples))
+
+
+def check_scene(mask_strengths: Sequence[float], kind: str, name: str = "regions") -> None:
+    """Refuse a scene that cannot show what it was given. No region is fine when a background prompt or image
+    fills the canvas (a blank canvas: the background over every pixel); with neither there is nothing to draw.
+    When every region has `mask_strength` 0 no region ever gets weight and the image is the background alone
+    (with a white background: a uniform image), so that is refused too."""
+    if not mask_strengths and kind == WHITE:
+        raise SemanticDrawInputError(name, "no regions given; add at least one region (prompt + mask), or a "
+                                           "background prompt or image that fills the canvas")
+    if mask_strengths and all(s == 0 for s in mask_strengths):
+        where = f"{name}[0].mask_strength" if len(mask_strengths) == 1 else f"{name}[*].mask_strength"
+        raise SemanticDrawInputError(where, "is 0 for every region, so no region can show and the image would be "
+                                            "the background alone; raise mask_strength (about 1) or remove the "
+                                            "region")
+
+
 def background_kind(has_prompt: bool, has_latent: bool) -> str:
     """Section 4: an image or latent fills the background (`latent`); else a background prompt is an extra
     region under all others (`prompt`); else a white image fills it (`white`)."""
@@ -41,11 +82,11 @@ def strength_target(background: Any = None, background_negative: Any = None,
     """Section 3: `(c_bg, u_bg)` that `prompt_strength` blends positives and negatives toward.
 
     The background prompt when there is one; else `Text(DEFAULT_TARGET)`, or `Text(IMAGE_TARGET)` with a
-    background image. The negative is the background negative; `None` when a background prompt has
-    none (the consumer then applies its own missing-negative rule to `c_bg`), `Text("")` otherwise.
+    background image. The negative is the background negative; `Zeroed(c_bg)` when a background prompt has
+    none (`negative_of`), `Text("")` when there is no background prompt.
     """
     if background is not None:
-        return background, background_negative
+        return background, negative_of(background, background_negative)
     target = Text(IMAGE_TARGET if has_latent else DEFAULT_TARGET)
     return target, background_negative if background_negative is not None else Text("")
 
@@ -72,7 +113,8 @@ def region_prompts(regions: Sequence[tuple[Any, Any, float]], kind: str, backgro
                    target: tuple[Any, Any], blend: Callable[[Any, Any, float], Any]) -> tuple[list, list]:
     """Per-region `(positives, negatives)` after prompt strength (section 3), the background region first
     when `kind == PROMPT` (section 4). `regions`: `(positive, negative, prompt_strength)`; `target`:
-    resolved `(c_bg, u_bg)`; `blend(target, cond, strength)` is the consumer's lerp."""
+    resolved `(c_bg, u_bg)`; `blend(target, cond, strength)` is the consumer's lerp. Negatives are taken as
+    given: a consumer that evaluates them applies `negative_of` first."""
     positives, negatives = [], []
     if kind == PROMPT:
         positives.append(background)

@@ -4,7 +4,8 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from ..engine.blend import blend_pixels, region_union
-from .regions import NodeInputError, Regions, check_finite, node_errors, single_mask
+from .host.errors import NodeInputError, check_finite, node_errors, single_mask
+from .host.regions import Regions
 
 NODE = "SemanticDraw Background Blend"
 

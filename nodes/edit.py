@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import torch
 
+import comfy.sample
 import comfy.samplers
 import comfy.utils
 from comfy_api.latest import io, ui
 
 from ..engine.blend import blurred_masks, region_union
 from ..engine.scene import background_weight
-from .guider import RegionalSettings
-from .regions import NodeInputError, Regions, RegionStack, check_finite, check_latent, node_errors, single_mask
-from .sampling import check_sampling, check_settings, run_regional, settings_from, settings_inputs
+from .host.errors import NodeInputError, check_finite, check_latent, node_errors, single_mask
+from .host.guider import RegionalSettings, run_regional
+from .host.regions import Regions, RegionStack
+from .host.widgets import check_sampling, check_settings, settings_from, settings_inputs
 
 
 def sdedit_sigmas(model, scheduler: str, steps: int, strength: float) -> torch.Tensor:
@@ -47,26 +49,27 @@ def latent_mask(mask: torch.Tensor, latent: torch.Tensor, node: str) -> torch.Te
 
 def sdedit(model, regions: RegionStack, guide: dict, seed: int, steps: int, strength: float, cfg: float,
            sampler_name: str, scheduler: str, settings: RegionalSettings, node: str, mask=None, repeats: int = 1,
-           guide_name: str = "guide") -> dict:
-    """SDEdit with regions; with a mask only the masked area changes (section 11)."""
+           guide_name: str = "guide", regions_name: str = "regions") -> dict:
+    """SDEdit with regions; with a mask only the masked area changes (section 11). An empty guide (all zeros) of
+    another model's channels gets this model's, as core's samplers give it (`fix_empty_latent_channels`)."""
     if not 0.0 <= strength <= 1.0:
         raise NodeInputError(f"{node}: strength must lie in [0, 1], got {strength}")
     check_finite(node, cfg=cfg, mask=mask)
     check_sampling(node, sampler_name, scheduler)
     check_latent(node, guide_name, guide, model)
     mask = mask if mask is not None else guide.get("noise_mask")
-    source = guide["samples"]
+    source = comfy.sample.fix_empty_latent_channels(model, guide["samples"])
     m = None if mask is None else latent_mask(mask, source, node)
     if strength == 0.0:
         return {k: v for k, v in guide.items() if k != "noise_mask"}
-    current = dict(guide)
+    current = dict(guide, samples=source)
     current.pop("noise_mask", None)
     if strength == 1.0 and m is None:  # t0 = 1 is the end of the SDE: pure noise, the guide plays no part
         current["samples"] = torch.zeros_like(source)
     sigmas = sdedit_sigmas(model, scheduler, steps, strength)
     for r in range(repeats):
         current = run_regional(model, regions, current, seed + r, sigmas, cfg, sampler_name, settings, node,
-                               denoise_mask=m)
+                               denoise_mask=m, name=regions_name)
     if m is not None:  # exact where the mask is 0, whatever the latent format's rounding
         m = m.to(current["samples"])
         current["samples"] = current["samples"] * m + source.to(m) * (1 - m)
@@ -224,6 +227,7 @@ class SemanticDrawRegionalEdit(io.ComfyNode):
             text = "no region changed; returned the source latent"
             return io.NodeOutput(source, union[None], text, ui=ui.PreviewText(text))
         out = sdedit(model, target_regions, source, seed, steps, strength, cfg, sampler_name, scheduler,
-                     settings_from(settings), node, mask=union[None], guide_name="source")
+                     settings_from(settings), node, mask=union[None], guide_name="source",
+                     regions_name="target_regions")
         text = "; ".join(report)
         return io.NodeOutput(out, union[None], text, ui=ui.PreviewText(text))

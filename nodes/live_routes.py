@@ -5,26 +5,46 @@ All routes take and return JSON. `start` returns the session's unguessable token
 (unknown session or wrong token: 404). No route writes files or fetches URLs: paintings arrive in the body as
 base64 PNG, decoded with a pixel cap; the one file a route reads is a `background_file` named in an update, through
 the canvas node's own loader, confined to ComfyUI's input folder (realpath + commonpath) and pixel-capped.
+
+Nothing slow runs on the server's event loop (it carries every client's websocket): parsing a body, decoding a
+painting or a background image and encoding a PNG run on a worker thread (`asyncio.to_thread`). Any body gets a 4xx
+JSON answer naming the field, never a server path or an object's repr.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import io as pyio
 import json
+import logging
 import math
 
 from aiohttp import web
 
 from ..engine.errors import SemanticDrawInputError
 from ..engine.live import DEFAULT_TIMEOUT_S, MAX_BODY, LiveError, check_canvas_size, check_prompt, parse_brushes
-from .canvas import decode_rgba, load_background
-from .canvas_live import HUB
-from .regions import NodeInputError
+from .host.canvas import PAINTING_FORMATS, decode_rgba, load_background
+from .host.errors import NodeInputError
+from .host.live import HUB
 
 PREFIX = "/semanticdraw/live"
 EDIT_FIELDS = {"brushes", "background_prompt", "painting", "background_file"}
 MAX_NAME = 512  # characters of a file name in the input folder
+
+
+def parse_json(body: bytes) -> dict:
+    """The body as a JSON object (a worker-thread job: a 24 MB body takes a while to parse)."""
+    try:
+        data = json.loads(body or b"{}")
+    except RecursionError:
+        raise LiveError(400, "body nests too deeply; a live request is a flat JSON object") from None
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError, and integers too long to convert
+        where = f" at character {e.pos}" if isinstance(e, json.JSONDecodeError) else ""
+        raise LiveError(400, f"body is not valid JSON{where}") from None
+    if not isinstance(data, dict):
+        raise LiveError(400, f"body must be a JSON object, got {type(data).__name__}")
+    return data
 
 
 async def read_json(request: web.Request) -> dict:
@@ -36,13 +56,7 @@ async def read_json(request: web.Request) -> dict:
         body += chunk
         if len(body) > MAX_BODY:
             raise LiveError(413, f"request body exceeds the limit of {MAX_BODY} bytes")
-    try:
-        data = json.loads(body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise LiveError(400, f"body is not valid JSON: {e}") from None
-    if not isinstance(data, dict):
-        raise LiveError(400, f"body must be a JSON object, got {type(data).__name__}")
-    return data
+    return await asyncio.to_thread(parse_json, bytes(body))
 
 
 def decode_painting(value, width: int, height: int):
@@ -54,7 +68,7 @@ def decode_painting(value, width: int, height: int):
     except (binascii.Error, ValueError, IndexError):
         raise LiveError(400, "painting is not valid base64") from None
     try:
-        image = decode_rgba(pyio.BytesIO(raw), "painting")
+        image = decode_rgba(pyio.BytesIO(raw), "painting", PAINTING_FORMATS)
     except NodeInputError as e:
         raise LiveError(400, str(e)) from None
     if tuple(image.shape[:2]) != (height, width):
@@ -64,10 +78,11 @@ def decode_painting(value, width: int, height: int):
 
 
 def parse_edit(data: dict, width: int, height: int) -> dict:
-    """The validated edit of an update body: brushes, background_prompt and/or painting."""
-    unknown = set(data) - EDIT_FIELDS - {"session", "token"}
+    """The validated edit of an update body: brushes, background_prompt, painting and/or background_file (a
+    worker-thread job: it decodes images)."""
+    unknown = sorted(str(k)[:40] for k in set(data) - EDIT_FIELDS - {"session", "token"})
     if unknown:
-        raise LiveError(400, f"unknown fields {sorted(unknown)}; an update takes {sorted(EDIT_FIELDS)}")
+        raise LiveError(400, f"unknown fields {unknown[:8]}; an update takes {sorted(EDIT_FIELDS)}")
     edit = {}
     if "brushes" in data:
         edit["brushes"] = parse_brushes(data["brushes"])
@@ -87,6 +102,12 @@ def parse_edit(data: dict, width: int, height: int) -> dict:
     return edit
 
 
+def png_base64(image) -> str:
+    buf = pyio.BytesIO()
+    image.save(buf, format="PNG", compress_level=1)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
 async def start(request: web.Request) -> web.Response:
     data = await read_json(request)
     client_id, node_id = data.get("client_id"), data.get("node_id")
@@ -98,7 +119,7 @@ async def start(request: web.Request) -> web.Response:
     timeout = data.get("timeout_s", DEFAULT_TIMEOUT_S)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) \
             or not 1 <= timeout <= 600:
-        raise LiveError(400, f"timeout_s must be a number of seconds in [1, 600], got {timeout!r}")
+        raise LiveError(400, "timeout_s must be a number of seconds in [1, 600]")
     width, height = data.get("width"), data.get("height")
     check_canvas_size(width, height)
     session = HUB.start(client_id, str(node_id), width, height, float(timeout))
@@ -113,35 +134,27 @@ async def owned_session(request: web.Request):
 
 async def update(request: web.Request) -> web.Response:
     data, session = await owned_session(request)
-    session.update(parse_edit(data, session.width, session.height))
-    return web.json_response(session.status())
+    edit = await asyncio.to_thread(parse_edit, data, session.width, session.height)
+    return web.json_response(session.update(edit))
 
 
 async def frame(request: web.Request) -> web.Response:
     """Ask for the next frame (the client is ready for one); also the keep-alive."""
     _, session = await owned_session(request)
-    session.request_frame()
-    return web.json_response(session.status())
+    return web.json_response(session.request_frame())
 
 
 async def read(request: web.Request) -> web.Response:
     """The last frame sent (base64 PNG, its index; null before the first) and a request for the next one."""
     _, session = await owned_session(request)
-    image, index = session.latest_frame, session.latest_index
-    if session.state != "ended":
-        session.request_frame()
-    png = None
-    if image is not None:
-        buf = pyio.BytesIO()
-        image.save(buf, format="PNG", compress_level=1)
-        png = base64.b64encode(buf.getvalue()).decode()
-    return web.json_response({"index": index, "image": png, "status": session.status()})
+    image, index, status = session.read()
+    png = None if image is None else await asyncio.to_thread(png_base64, image)
+    return web.json_response({"index": index, "image": png, "status": status})
 
 
 async def stop(request: web.Request) -> web.Response:
     _, session = await owned_session(request)
-    session.stop()
-    return web.json_response(session.status())
+    return web.json_response(session.stop())
 
 
 async def status(request: web.Request) -> web.Response:
@@ -153,8 +166,10 @@ HANDLERS = {"start": start, "update": update, "frame": frame, "read": read, "sto
 
 
 async def dispatch(request: web.Request) -> web.Response:
-    """One entry for every live route: errors become 4xx JSON `{"error": message}`."""
-    handler = HANDLERS.get(request.match_info["action"])
+    """One entry for every live route: refusals become 4xx JSON `{"error": message}`; an unexpected error is logged
+    with its traceback and answered 500 without details."""
+    action = request.match_info["action"]
+    handler = HANDLERS.get(action)
     if handler is None:
         return web.json_response({"error": f"unknown live action; use one of {sorted(HANDLERS)}"}, status=404)
     try:
@@ -163,6 +178,9 @@ async def dispatch(request: web.Request) -> web.Response:
         return web.json_response({"error": e.message}, status=e.status)
     except SemanticDrawInputError as e:
         return web.json_response({"error": str(e)}, status=400)
+    except Exception:
+        logging.exception("SemanticDraw live route %s failed", action)
+        return web.json_response({"error": f"{action} failed inside the server; see the server log"}, status=500)
 
 
 def register_with_server() -> None:

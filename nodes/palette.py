@@ -7,8 +7,10 @@ import torch
 from comfy_api.latest import io, ui
 
 from ..engine.palette import describe_colour, match_palette, parse_palette
-from .region_prompt import encode, mask_inputs
-from .regions import NodeInputError, Region, Regions, RegionStack, check_finite, node_errors
+from .host.conditioning import encode_text
+from .host.errors import NodeInputError, check_finite, node_errors
+from .host.regions import Region, Regions, RegionStack
+from .host.widgets import mask_inputs
 
 NODE = "SemanticDraw Semantic Palette"
 
@@ -70,7 +72,7 @@ class SemanticDrawPalette(io.ComfyNode):
         report = palette_report(entries, matches[0], len(matches))
         if matches[0].unmatched_colours:
             logging.warning("%s: %s", NODE, report.replace("\n", "; "))
-        regions = tuple(Region(positive=encode(clip, e.prompt), negative=encode(clip, e.negative),
+        regions = tuple(Region(positive=encode_text(clip, e.prompt), negative=encode_text(clip, e.negative),
                                mask=masks[i, 0] if masks.shape[1] == 1 else masks[i], mask_strength=mask_strength,
                                mask_blur_std=mask_blur_std, prompt_strength=prompt_strength, label=e.prompt[:40])
                         for i, e in enumerate(entries))

@@ -3,27 +3,10 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from .regions import NodeInputError, Region, Regions, RegionStack, check_finite
-
-
-def mask_inputs() -> list[io.Input]:
-    """Widgets every region carries (ALGORITHM.md section 1, defaults of section 9)."""
-    return [
-        io.Float.Input("mask_strength", default=1.0, min=0.0, max=1.0, step=0.01,
-                       tooltip="Scales the mask before quantization; below ~0.96 the region may appear late or not "
-                               "at all."),
-        io.Float.Input("mask_blur_std", default=1.0, min=0.0, max=64.0, step=0.5,
-                       tooltip="Gaussian blur std of the mask in image pixels; blurred borders are decided late and "
-                               "blend smoothly."),
-        io.Float.Input("prompt_strength", default=1.0, min=0.0, max=1.0, step=0.01,
-                       tooltip="Blends this prompt (and its negative) towards the background prompt, or without one "
-                               "'simple white background image': 1 keeps it as written."),
-    ]
-
-
-def encode(clip, text: str) -> list:
-    tokens = clip.tokenize(text)
-    return clip.encode_from_tokens_scheduled(tokens)
+from .host.conditioning import encode_text
+from .host.errors import NodeInputError, check_finite
+from .host.regions import Region, Regions, RegionStack
+from .host.widgets import mask_inputs
 
 
 class SemanticDrawRegion(io.ComfyNode):
@@ -54,7 +37,7 @@ class SemanticDrawRegion(io.ComfyNode):
             raise NodeInputError("SemanticDraw Region (Text): clip is missing; the checkpoint has no text encoder")
         check_finite("SemanticDraw Region (Text)", mask=mask, mask_strength=mask_strength, mask_blur_std=mask_blur_std,
                      prompt_strength=prompt_strength)
-        region = Region(positive=encode(clip, text), negative=encode(clip, negative_text), mask=mask,
+        region = Region(positive=encode_text(clip, text), negative=encode_text(clip, negative_text), mask=mask,
                         mask_strength=mask_strength, mask_blur_std=mask_blur_std, prompt_strength=prompt_strength,
                         label=text[:40], clip=clip)
         return io.NodeOutput(RegionStack(regions=(region,)))

@@ -4,7 +4,8 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from ..engine.palette import draw_layout
-from .regions import Regions, check_finite
+from .host.errors import check_finite
+from .host.regions import Regions
 
 MAX_STACK_INPUTS = 8
 NODE = "SemanticDraw Region Stack"

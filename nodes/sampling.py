@@ -1,77 +1,13 @@
 """The regional sampler node and the GUIDER node for SamplerCustomAdvanced."""
 from __future__ import annotations
 
-import comfy.model_management
-import comfy.sample
 import comfy.samplers
-import comfy.utils
-import latent_preview
 from comfy_api.latest import io
 
-from ..engine import MASK_TYPES
-from .guider import RegionalSettings, SemanticDrawGuider
-from .regions import Regions, check_choices, check_finite, check_latent
-
-
-def settings_inputs() -> list[io.Input]:
-    """Widgets shared by the sampler and the guider (ALGORITHM.md sections 2, 5, 6)."""
-    d = RegionalSettings()
-    return [
-        io.Int.Input("bootstrap_steps", default=d.bootstrap_steps, min=0, max=100,
-                     tooltip="First steps in which each region is drawn alone, centred, on a plain background."),
-        io.Float.Input("bootstrap_mix_steps", default=d.bootstrap_mix_steps, min=0.0, max=100.0, step=0.1,
-                       tooltip="Steps over which the bootstrap background fades from white to the background."),
-        io.Float.Input("leak_sensitivity", default=d.leak_sensitivity, min=0.0, max=10.0, step=0.01,
-                       tooltip="During bootstrapping, down-weights predictions that still look like the background "
-                               "(0 = off)."),
-        io.Combo.Input("mask_type", options=list(MASK_TYPES), default=d.mask_type,
-                       tooltip="How masks are quantized per step: discrete grows blurred masks as noise falls."),
-        io.Float.Input("cover_alpha", default=d.cover_alpha, min=0.0, max=1.0, step=0.01,
-                       tooltip="Weight kept by a region where a later region covers it; 0 or 1 = no covering "
-                               "(as the reference)."),
-        io.Int.Input("tile_size", default=d.tile_size, min=0, max=16384, step=8,
-                     tooltip="Window size in pixels for large canvases; 0 = 768 for SD1.x/2.x, 1024 for others."),
-    ]
-
-
-def check_settings(node: str, settings: dict) -> None:
-    """Refuse NaN/infinite floats and unknown combo values among the shared settings, naming the input."""
-    check_finite(node, **settings)
-    check_choices(node, mask_type=(settings["mask_type"], MASK_TYPES))
-
-
-def check_sampling(node: str, sampler_name: str, scheduler: str) -> None:
-    check_choices(node, sampler_name=(sampler_name, comfy.samplers.SAMPLER_NAMES),
-                  scheduler=(scheduler, comfy.samplers.SCHEDULER_NAMES))
-
-
-def settings_from(kwargs: dict) -> RegionalSettings:
-    return RegionalSettings(**{k: kwargs[k] for k in RegionalSettings.__dataclass_fields__})
-
-
-def schedule(model, scheduler: str, steps: int, denoise: float):
-    """Sigmas as KSampler computes them, `denoise` included."""
-    sampling = model.get_model_object("model_sampling")
-    if denoise >= 0.9999:
-        return comfy.samplers.calculate_sigmas(sampling, scheduler, steps).cpu()
-    total = int(steps / max(denoise, 1e-4))
-    return comfy.samplers.calculate_sigmas(sampling, scheduler, total)[-(steps + 1):].cpu()
-
-
-def run_regional(model, regions, latent_image: dict, seed: int, sigmas, cfg: float, sampler_name: str,
-                 settings: RegionalSettings, node: str, denoise_mask=None) -> dict:
-    """Sample a LATENT with the SemanticDraw guider and a ComfyUI sampler, as KSampler does (previews, progress,
-    interruption, noise from the seed, the latent's noise_mask unless `denoise_mask` is given)."""
-    latent = comfy.sample.fix_empty_latent_channels(model, latent_image["samples"])
-    noise = comfy.sample.prepare_noise(latent, seed, latent_image.get("batch_index"))
-    guider = SemanticDrawGuider(model, regions, cfg, settings, node=node)
-    callback = latent_preview.prepare_callback(model, sigmas.shape[-1] - 1)
-    mask = denoise_mask if denoise_mask is not None else latent_image.get("noise_mask")
-    samples = guider.sample(noise, latent, comfy.samplers.sampler_object(sampler_name), sigmas, denoise_mask=mask,
-                            callback=callback, disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
-    out = latent_image.copy()
-    out["samples"] = samples.to(comfy.model_management.intermediate_device())
-    return out
+from .host.errors import check_finite, check_latent
+from .host.guider import SemanticDrawGuider, run_regional, schedule
+from .host.regions import Regions
+from .host.widgets import check_sampling, check_settings, settings_from, settings_inputs
 
 
 class SemanticDrawSampler(io.ComfyNode):

@@ -113,7 +113,7 @@ class LiveClient:
             index, image, status = self.read()
             if image is not None and index > after:
                 return index, image, status
-            if status["state"] == "ended":
+            if status["state"] in ("ended", "failed"):
                 raise LiveClientError(409, f"session ended: {status['message']}")
             time.sleep(0.02)  # polling interval of this simple client (the browser waits on the websocket instead)
         raise TimeoutError(f"no frame after index {after} within {timeout} s")
@@ -127,7 +127,7 @@ class LiveClient:
             if image is not None and index > after:
                 frames.append((index, image))
                 after = index
-            if status["state"] == "ended":
+            if status["state"] in ("ended", "failed"):
                 raise LiveClientError(409, f"session ended: {status['message']}")
             if frames and not status["busy"] and status["frames"] == after + 1:
                 return frames

@@ -376,7 +376,7 @@ def live_canvas() -> tuple[str, list[Node]]:
                        'yellow sun","negative":"","mask_strength":1,"blur":8,"prompt_strength":0.95}]',
             "background_file": "", "clip": ("lora", 1), "model": ("lcm", 0), "vae": ("ckpt", 2), "live": False,
             "seed": 1234, "t_index_list": "0,16,32,45", "scheduler": "sgm_uniform", "cfg_type": "none", "cfg": 1.2,
-            "preview": "vae"}),
+            "preview": "vae", "progressive": True}),
         Node("save_live", "SaveImage", {"images": ("canvas", 3), "filename_prefix": "semanticdraw_live"}),
         Node("map", "PreviewImage", {"images": ("canvas", 1)}),
         Node("latent", "EmptyLatentImage", {"width": 512, "height": 512, "batch_size": 1}),

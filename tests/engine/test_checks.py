@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from engine.blend import blend_pixels
-from engine.checks import plan_bytes, require_channels, require_choice, require_finite, require_memory, step_bytes
+from engine.checks import (plan_bytes, require_channels, require_choice, require_finite, require_memory,
+                           require_tile_size, step_bytes)
 from engine.errors import SemanticDrawInputError
 
 
@@ -58,3 +59,11 @@ def test_blend_checks_batches_sizes_and_channels():
         with pytest.raises(SemanticDrawInputError) as e:
             blend_pixels(image, bad, mask)
         assert str(e.value).startswith("background_image: ") and words in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize("tile", [8, 16, 255])
+def test_windows_below_256_pixels_are_refused(tile):
+    with pytest.raises(SemanticDrawInputError, match=f"tile_size: {tile} pixels is too small"):
+        require_tile_size("tile_size", tile)
+    require_tile_size("tile_size", 0)  # automatic
+    require_tile_size("tile_size", 256)

@@ -2,13 +2,14 @@
 host (what the executor does each frame), with a controllable clock."""
 import json
 import threading
+import time
 
 import pytest
 import torch
 
 from engine.errors import SemanticDrawInputError
-from engine.live import (MAX_BRUSHES, MAX_PROMPT, LiveAbort, LiveError, LiveHub, brushes_json, check_canvas_size,
-                         painted_regions, painting_masks, parse_brushes, run_live)
+from engine.live import (MAX_BRUSHES, MAX_PROMPT, LiveAbort, LiveError, LiveHub, LiveState, brushes_json,
+                         check_canvas_size, painted_regions, painting_masks, parse_brushes, run_live)
 
 RED, BLUE = {"colour": "#ff0000", "prompt": "a red apple"}, {"colour": "#0000ff", "prompt": "a blue lake"}
 
@@ -22,11 +23,13 @@ class Clock:
 
 
 class FakeHost:
-    """Counts what run_live asks of the host; `on_step(n)` runs inside the n-th stream call (as a client would)."""
+    """Counts what run_live asks of the host; `on_step(n)` runs inside the n-th stream call (as a client would).
+    An edit applied before call n is shown in full from call n + lag on (lag 0: progressive, T - 1: plain stream)."""
 
-    def __init__(self, session, on_step=None, clock=None, frame_s=0.1):
-        self.session, self.on_step, self.clock, self.frame_s = session, on_step, clock, frame_s
+    def __init__(self, session, on_step=None, clock=None, frame_s=0.1, lag=0):
+        self.session, self.on_step, self.clock, self.frame_s, self.lag = session, on_step, clock, frame_s, lag
         self.steps, self.applied, self.sent, self.interrupt, self.online = 0, [], [], False, True
+        self.applied_at = []  # the call each edit entered with
 
     def check_interrupt(self):
         self.checks = getattr(self, "checks", 0) + 1
@@ -37,8 +40,16 @@ class FakeHost:
     def connected(self):
         return self.online
 
+    def interrupted(self, error):
+        return isinstance(error, InterruptedError)
+
     def apply(self, edit):
         self.applied.append(dict(edit))
+        self.applied_at.append(self.steps + 1)
+        return len(self.applied)
+
+    def shown_edit(self):
+        return sum(n + self.lag <= self.steps for n in self.applied_at)
 
     def step(self):
         self.steps += 1
@@ -104,9 +115,10 @@ def test_painting_masks_follow_colours_alpha_and_table_order():
     assert [b.prompt for b, _ in regions] == ["a blue lake", "a red apple"]  # unpainted brush dropped
 
 
-def test_blank_painting_is_one_background_region_over_the_canvas():
-    (brush, mask), = painted_regions(torch.zeros(4, 6, 4), parse_brushes([RED]))
-    assert brush is None and torch.equal(mask, torch.ones(4, 6))
+def test_blank_painting_is_no_region_and_colour_names_are_brush_colours():
+    assert painted_regions(torch.zeros(4, 6, 4), parse_brushes([RED])) == []  # the background fills the canvas
+    table = parse_brushes([{"colour": "Red", "prompt": "a"}, {"colour": "0, 0, 255", "prompt": "b"}])
+    assert [b.colour for b in table] == [(255, 0, 0), (0, 0, 255)]
 
 
 def test_latest_edit_wins_and_is_applied_once_at_the_next_call():
@@ -128,7 +140,7 @@ def test_stop_ends_within_one_frame_and_returns_the_last_frame():
     s = session()
     host = FakeHost(s, lambda h, n: s.stop() if n == 3 else None)
     assert float(run_live(s, host, slots=4)) == 3.0
-    assert host.steps == 3 and s.state == "ended" and s.end_reason == "stopped"
+    assert host.steps == 3 and s.state == LiveState.ENDED and s.end_reason == "stopped"
 
 
 def test_interrupt_ends_within_one_frame_without_output():
@@ -139,7 +151,7 @@ def test_interrupt_ends_within_one_frame_without_output():
     host = FakeHost(s, interrupt)
     with pytest.raises(InterruptedError):
         run_live(s, host, slots=4)
-    assert host.steps == 2 and s.state == "ended"
+    assert host.steps == 2 and s.state == LiveState.ENDED and s.status()["message"] == "ended: interrupted"
 
 
 def test_closed_websocket_ends_the_session():
@@ -173,7 +185,8 @@ def test_frames_are_sent_only_when_asked_and_stale_ones_dropped():
     host = FakeHost(s, client)
     run_live(s, host, slots=10)
     assert host.sent == [(1, 2.0), (4, 5.0)]  # frames 1, 3 and 6 were never asked for
-    assert s.latest_frame == "image 4" and s.stats.sent == 2
+    image, index, status = s.read()
+    assert (image, index, status["frames_sent"]) == ("image 4", 4, 2)
 
 
 def test_idle_after_the_pipeline_settles_and_busy_again_on_an_edit():
@@ -181,28 +194,37 @@ def test_idle_after_the_pipeline_settles_and_busy_again_on_an_edit():
     done = threading.Event()
 
     def client(host, n):
-        if n == 3:  # T=2: calls 1..3 settle the scene, then the loop idles until this edit arrives
+        if n == 2:  # T=2: calls 1..2 settle the scene, then the loop idles until this edit arrives
             threading.Timer(0.2, lambda: (s.update({"painting": "q"}), done.set())).start()
-        if n == 6:
+        if n == 4:
             s.stop()
     host = FakeHost(s, client)
     run_live(s, host, slots=2)
-    assert done.is_set() and host.steps == 6 and host.applied == [{"painting": "q"}]
+    assert done.is_set() and host.steps == 4 and host.applied == [{"painting": "q"}]
 
 
-def test_latency_counts_frames_from_edit_to_the_first_frame_sent():
+@pytest.mark.parametrize("lag", [0, 3])
+def test_latency_counts_frames_from_edit_to_the_first_frame_sent_that_shows_it(lag):
+    """Edit queued during call 2, applied at call 3 (frame index 2). Frames are asked for after calls 4 and 9: with
+    lag 0 (progressive) frame 3 already shows the edit: 2 frames; with lag 3 (plain stream, T = 4) frame 3 does not,
+    and the edit first shows in frame 8, sent after call 9: 7 frames."""
     s = session()
+    readouts = {}
 
     def client(host, n):
         if n == 2:
             s.update({"painting": "x"})
-        if n == 4:
+        if n in (4, 9):
             s.request_frame()
-        if n == 5:
+        if n in (5, 10):
+            readouts[n] = s.stats().latency_frames
+        if n == 10:
             s.stop()
-    host = FakeHost(s, client)
-    run_live(s, host, slots=10)
-    assert s.stats.latency_frames == 2  # applied before call 3, first frame sent after call 4
+    host = FakeHost(s, client, lag=lag)
+    run_live(s, host, slots=20)
+    assert [i for i, _ in host.sent] == [3, 8]
+    # after frame 3: shown (2 frames) or not yet (no readout); after frame 8 the plain stream's 7 frames
+    assert readouts == ({5: 2, 10: 2} if lag == 0 else {5: None, 10: 7})
 
 
 def test_tokens_scope_sessions_and_unknown_ones_get_404():
@@ -235,3 +257,58 @@ def test_an_ended_session_refuses_edits_with_409():
     with pytest.raises(LiveError) as e:
         s.update({"painting": 1})
     assert e.value.status == 409 and "ended" in e.value.message
+
+
+def test_a_failure_is_reported_as_failed_with_its_message():
+    s = session()
+
+    def fail(host, n):
+        if n == 2:
+            raise ValueError("SemanticDraw Canvas: brushes[0].mask_strength: is 0 for every region")
+    with pytest.raises(ValueError):
+        run_live(s, FakeHost(s, fail), slots=4)
+    status = s.status()
+    assert status["state"] == "failed" and s.state == LiveState.FAILED
+    assert status["message"] == "failed: SemanticDraw Canvas: brushes[0].mask_strength: is 0 for every region"
+    with pytest.raises(LiveError) as e:
+        s.request_frame()
+    assert e.value.status == 409 and "failed" in e.value.message
+
+
+class IdleHost(FakeHost):
+    """A host without a call cap, for a loop left running on its own thread."""
+
+    def check_interrupt(self):
+        if self.interrupt:
+            raise InterruptedError("interrupted")
+
+
+def test_an_idle_session_sleeps_with_a_frame_request_outstanding():
+    """Issue 17 defect 1: the browser always leaves a frame request outstanding; once the scene has settled and its
+    last frame was sent there is nothing new to show, so the loop must sleep (measured: < 10% of a core over 3 s),
+    and still wake at once for an edit."""
+    s = session(hub=LiveHub(), timeout=60)
+    host = IdleHost(s)
+    loop = threading.Thread(target=run_live, args=(s, host, 2), daemon=True)
+    loop.start()
+
+    def until(condition):  # waits for the loop thread, bounded
+        deadline = time.monotonic() + 30
+        while not condition() and time.monotonic() < deadline:
+            threading.Event().wait(0.01)
+        assert condition()
+    until(lambda: host.steps == 2 and not s.status()["busy"])  # settled (T = 2 calls)
+    s.request_frame()
+    until(lambda: len(host.sent) == 1)  # the last frame, sent on request
+    s.request_frame()  # outstanding, with nothing new to show
+    cpu, wall = time.process_time(), time.monotonic()
+    threading.Event().wait(3.0)
+    share = (time.process_time() - cpu) / (time.monotonic() - wall)
+    assert share < 0.10, f"idle loop used {share:.0%} of a core"
+    assert host.steps == 2 and host.sent == [(1, 2.0)]
+    s.update({"painting": "new"})  # wakes the loop: the edit is computed and the outstanding request answered
+    until(lambda: len(host.sent) == 2)
+    assert host.applied == [{"painting": "new"}] and host.sent[1][0] == 2
+    s.stop()
+    loop.join(10)
+    assert s.state == LiveState.ENDED

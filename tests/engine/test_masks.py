@@ -74,8 +74,14 @@ def test_latent_size_masks_are_accepted():
     assert out.quantized.shape == (1, 2, 1, h, w)
 
 
+def test_no_masks_give_the_processed_masks_of_no_region():
+    """A blank canvas has no region; whether that is allowed is a scene rule (test_scene.py), not a mask error."""
+    levels = noise_levels(lcm_sigmas(3), eps_space())
+    out = process_masks([], (H, W), (h, w), levels, blur_stds=[], strengths=[])
+    assert out.quantized.shape == (0, 3, 1, h, w) and out.support.shape == (0, 1, h, w)
+
+
 @pytest.mark.parametrize("masks,needle", [
-    ([], "no regions"),
     ([torch.zeros(H, W)], "regions[0].mask: is empty"),
     ([half_mask(), torch.full((H, W), float("nan"))], "regions[1].mask: contains NaN"),
     ([torch.ones(H, 2 * W)], "regions[0].mask: is 128x64 but the canvas is 64x64"),

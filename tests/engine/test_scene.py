@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from engine import eps_space, flow_space, get_views, make_plan, noise_levels, process_masks, regional_x0, view_weights
 from engine.scene import (DEFAULT_TARGET, IMAGE_TARGET, LATENT, PROMPT, WHITE, Text, background_kind, region_prompts,
-                          scene_masks, strength_target)
+                          scene_masks, strength_target, Zeroed)
 from toys import lcm_sigmas
 
 C, h, w = 8, 16, 16
@@ -158,7 +158,7 @@ def test_prompt_strength_targets():
     assert strength_target() == (Text("simple white background image"), Text(""))
     assert DEFAULT_TARGET == "simple white background image" and IMAGE_TARGET == ""
     assert strength_target(has_latent=True) == (Text(""), Text(""))
-    assert strength_target("bg", None) == ("bg", None)
+    assert strength_target("bg", None) == ("bg", Zeroed("bg"))  # the missing-negative rule
     assert strength_target("bg", "bgneg", has_latent=True) == ("bg", "bgneg")
     lerp = lambda t, c, s: (t, c, s)
     pos, neg = region_prompts([("a", "na", 0.5), ("b", "nb", 1.0)], PROMPT, "bg", "bgneg", ("T", "TN"), lerp)

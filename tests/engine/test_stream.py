@@ -3,9 +3,9 @@ import torch
 
 from engine import SemanticDrawInputError, eps_space, flow_space, regional_x0
 from engine.sampling import sample
-from engine.scene import DEFAULT_TARGET, Text
+from engine.scene import DEFAULT_TARGET, Text, Zeroed
 from engine.stream import RECENT_PROMPTS, PromptKey, StreamConfig, StreamEngine, StreamRegion
-from toys import ConvDenoiser
+from toys import ConvDenoiser, PixelDenoiser
 
 C, h, w = 4, 8, 8
 H, W = 64, 64
@@ -150,16 +150,17 @@ def test_edit_reaches_newest_slot_next_call_and_output_within_T():
 def test_mask_edit_reencodes_nothing_and_prompt_edit_only_that_prompt():
     stream, _, prompts, _ = toy_stream(T=2, p=3)
     stream.step()
-    assert len(prompts.calls) == 4  # 3 positives + the shared empty negative, encoded once
+    assert len(prompts.calls) == 6  # 3 positives + their missing negatives (each the zeroed positive)
     moved = [StreamRegion(r.prompt, torch.roll(r.mask, 5, dims=1), mask_blur_std=4.0) for r in regions(3)]
     stream.update(regions=moved)
     stream.step()
-    assert len(prompts.calls) == 4
+    assert len(prompts.calls) == 6
     edited = list(moved)
     edited[2] = StreamRegion("something else", moved[2].mask, mask_blur_std=4.0)
     stream.update(regions=edited)
     stream.step()
-    assert prompts.calls[4:] == [PromptKey("something else", Text(DEFAULT_TARGET), 0.95)]
+    positive = PromptKey("something else", Text(DEFAULT_TARGET), 0.95)
+    assert prompts.calls[6:] == [positive, PromptKey(Zeroed("something else"), Text(""), 0.95, positive)]
 
 
 def test_background_prompt_change_reblends_region_prompts():
@@ -196,8 +197,9 @@ def test_bad_stream_input_is_named():
     stream, _, _, _ = toy_stream(T=5, p=3, f=2, max_batch=16)
     with pytest.raises(SemanticDrawInputError, match="stream batch of 30 samples .* exceeds the limit of 16"):
         stream.step()
-    with pytest.raises(SemanticDrawInputError, match="regions: no regions"):
-        stream.update(regions=[])
+    stream.update(regions=[])
+    with pytest.raises(SemanticDrawInputError, match="regions: no regions given.*background prompt or image"):
+        stream.step()
 
 
 @pytest.mark.parametrize("space,sig", [(EPS, torch.tensor([14.6, 1.4])), (flow_space(), torch.tensor([0.8, 0.4]))])
@@ -241,18 +243,18 @@ def test_residual_cfg_frame_equals_the_formula_written_out(space, sig, cfg_type)
 def test_session_counts_lazy_encodes_and_mask_processings():
     stream, _, prompts, _ = toy_stream(T=2, p=3, cover_alpha=0.0)
     stream.step()
-    assert (stream.encodes, stream.mask_processings) == (4, 3)
+    assert (stream.encodes, stream.mask_processings) == (6, 3)
     moved = regions(3)
     moved[0] = StreamRegion(moved[0].prompt, torch.roll(moved[0].mask, 5, dims=1), mask_blur_std=4.0)
     stream.update(regions=moved)
     stream.step()
-    assert (stream.encodes, stream.mask_processings) == (4, 4)  # only the moved mask
+    assert (stream.encodes, stream.mask_processings) == (6, 4)  # only the moved mask
     stream.step()
-    assert (stream.encodes, stream.mask_processings) == (4, 4)  # nothing changed: nothing redone
+    assert (stream.encodes, stream.mask_processings) == (6, 4)  # nothing changed: nothing redone
     moved[1] = StreamRegion("new words", moved[1].mask, mask_blur_std=4.0)
     stream.update(regions=moved)
     stream.step()
-    assert (stream.encodes, stream.mask_processings) == (5, 4)  # only the changed prompt
+    assert (stream.encodes, stream.mask_processings) == (8, 4)  # only the changed prompt (and its zeroed negative)
 
 
 def test_session_keeps_recent_prompts_encoded_and_forgets_older_ones():
@@ -261,12 +263,12 @@ def test_session_keeps_recent_prompts_encoded_and_forgets_older_ones():
     stream, _, _, _ = toy_stream(T=2, p=3, cover_alpha=0.0)
     stream.step()
     edited = regions(3)
-    for n in range(RECENT_PROMPTS + 10):
+    for n in range(RECENT_PROMPTS // 2 + 10):
         edited[1] = StreamRegion(f"words {n}", edited[1].mask, mask_blur_std=4.0)
         stream.update(regions=edited)
         stream.step()
     encodes = stream.encodes
-    for n, cost in ((RECENT_PROMPTS + 5, 0), (0, 1)):
+    for n, cost in ((RECENT_PROMPTS // 2 + 5, 0), (0, 2)):  # a prompt and its zeroed negative: two keys
         edited[1] = StreamRegion(f"words {n}", edited[1].mask, mask_blur_std=4.0)
         stream.update(regions=edited)
         stream.step()
@@ -303,7 +305,7 @@ def test_stream_background_latent_fills_uncovered_pixels():
 
 @pytest.mark.parametrize("background,negative,target,target_negative", [
     (None, None, Text(DEFAULT_TARGET), Text("")),
-    ("a beach", None, "a beach", ""),
+    ("a beach", None, "a beach", Zeroed("a beach")),
     ("a beach", "blurry", "a beach", "blurry")])
 def test_prompt_strength_targets_positive_and_negative(background, negative, target, target_negative):
     stream, _, prompts, _ = toy_stream(T=2, p=1)
@@ -311,5 +313,154 @@ def test_prompt_strength_targets_positive_and_negative(background, negative, tar
                   background_prompt=background, background_negative=negative)
     stream.step()
     assert PromptKey("r0", target, 0.6) in prompts.calls
-    assert PromptKey("ugly", target_negative, 0.6) in prompts.calls
+    assert PromptKey("ugly", target_negative, 0.6, PromptKey("r0", target, 0.6)) in prompts.calls
     assert all(k.strength == 1.0 for k in prompts.calls if k.prompt in (background, negative))
+
+
+# -- progressive display (ALGORITHM.md 8.8) ------------------------------------------------------------------------
+
+def slot_x0(stream, model, k, j=0):
+    """The x0 that slot `k` predicts for a latent that entered slot 0 with the current scene (section 8.2 written
+    out for one latent: noised at slot 0, each slot's x0 re-noised to the next slot with its fixed noise)."""
+    cfg = stream.config
+    denoise = guided(model, torch.tensor(stream.conditionings()), cfg, stream.space)
+    plan, n = stream.plan(), stream.init_noise[:, j:j + 1]
+    x = stream.space.add_noise(torch.zeros_like(n[0]), n[0], cfg.sigmas[:1])
+    for i in range(k + 1):
+        x0 = regional_x0(x, cfg.sigmas[i], i, plan, denoise, stream.space, bootstrap_noise=n[i])
+        if i < k:
+            x = stream.space.add_noise(x0, n[i + 1], cfg.sigmas[i + 1:i + 2])
+    return x0
+
+
+def halves(stroke: bool):
+    """Left half region 0, right half region 1; the stroke paints region 1 over a box of region 0 (latent cells
+    y 2..4, x 1..3: 8-pixel aligned, blur 0, so exactly those cells change)."""
+    left = torch.zeros(H, W)
+    left[:, : W // 2] = 1
+    right = 1 - left
+    if stroke:
+        right[16:40, 8:32] = 1
+    touched = torch.zeros(h, w, dtype=torch.bool)
+    touched[2:5, 1:4] = stroke
+    return [StreamRegion("r0", left, mask_blur_std=0.0), StreamRegion("r1", right, mask_blur_std=0.0)], touched
+
+
+@pytest.mark.parametrize("f", [1, 2])
+def test_progressive_display_of_a_static_scene_is_the_plain_output(f):
+    plain, model, _, _ = toy_stream(T=4, p=3, f=f, bootstrap_steps=1)
+    progressive, _, _, _ = toy_stream(T=4, p=3, f=f, bootstrap_steps=1, model=model, progressive=True)
+    for _ in range(6):
+        assert torch.equal(progressive.step(), plain.step())
+    assert progressive.shown_edit == plain.shown_edit == progressive.edits == 1
+
+
+def test_progressive_display_shows_an_edit_at_the_next_frame_and_sharpens_it_slot_by_slot():
+    """Invariants of 8.8: an edited pixel shows a prediction made with its new scene in the very next frame (slot
+    0's), then slot k's at the k-th frame, and the output slot's once the edit crossed all slots; the other pixels
+    show the plain output all along. `shown_edit` says which frame first shows the edit in full: the next one here,
+    the T-th one in the plain stream."""
+    T = 4
+    old, _ = halves(False)
+    new, touched = halves(True)
+    plain, model, _, _ = toy_stream(T=T, p=2, bootstrap_steps=1)
+    progressive, _, _, _ = toy_stream(T=T, p=2, bootstrap_steps=1, model=model, progressive=True)
+    for s in (plain, progressive):
+        s.update(regions=old)
+        [s.step() for _ in range(T)]
+    numbers = {plain.update(regions=new), progressive.update(regions=new)}
+    assert numbers == {plain.edits + 1}
+    edit = numbers.pop()
+    for k in range(T):
+        out, shown = plain.step(), progressive.step()
+        expected = slot_x0(progressive, model, k)[0]
+        assert (shown[0][:, touched] - expected[:, touched]).abs().max() <= 1e-4, k
+        assert torch.equal(shown[0][:, ~touched], out[0][:, ~touched])
+        assert progressive.shown_edit == edit
+        assert plain.shown_edit == (edit if k == T - 1 else edit - 1)
+        if k < T - 1:  # the plain output still shows a latent that entered with the old scene
+            assert (out[0][:, touched] - expected[:, touched]).abs().max() > 1e-3
+    assert torch.equal(shown, out)  # the edit crossed all slots: the progressive display is the plain output again
+    assert (out[0] - still_result(plain, model)[0]).abs().max() <= 1e-4
+
+
+def test_a_soft_stroke_shows_from_the_first_slot_its_mask_reaches():
+    """A region at mask strength 0.9 is off at the first two slots' noise levels (section 2.5: continuous masks grow
+    as noise falls) and on from slot 2. A latent that was at or before slot 2 when the stroke applied has taken all
+    its steps there with the new scene, so the very next frame shows slot 2's prediction (not slot 0's, which is
+    blind to the stroke), the output slot's one frame later; the plain stream shows it in full after T - 2 frames.
+    Pixel-local model, no bootstrapping: the expected values are exact."""
+    T = 4
+    old, _ = halves(False)
+    box = torch.zeros(H, W)
+    box[16:40, 8:32] = 1
+    cells = torch.zeros(h, w, dtype=torch.bool)
+    cells[2:5, 1:4] = True
+    new = old + [StreamRegion("stroke", box, mask_strength=0.9, mask_blur_std=0.0)]
+    settings = dict(T=T, p=2, bootstrap_steps=0, cover_alpha=0.0, model=PixelDenoiser(num_conds=8))
+    plain, model, _, _ = toy_stream(**settings)
+    progressive, _, _, _ = toy_stream(**settings, progressive=True)
+    for s in (plain, progressive):
+        s.update(regions=old)
+        [s.step() for _ in range(T)]
+        s.update(regions=new)
+    edit = plain.edits + 1
+    out, shown = plain.step(), progressive.step()
+    assert (shown[0][:, cells] - slot_x0(progressive, model, 2)[0][:, cells]).abs().max() <= 1e-5
+    assert (shown[0][:, cells] - slot_x0(progressive, model, 0)[0][:, cells]).abs().max() > 1e-3
+    assert (plain.shown_edit, progressive.shown_edit) == (edit - 1, edit)
+    out, shown = plain.step(), progressive.step()
+    assert (plain.shown_edit, progressive.shown_edit) == (edit, edit)
+    assert torch.equal(shown, out)
+    assert (out[0] - still_result(plain, model)[0]).abs().max() <= 1e-4
+
+
+def test_a_prompt_change_touches_its_region_and_a_background_change_every_pixel():
+    stream, _, _, _ = toy_stream(T=3, p=2, progressive=True)
+    regions_now, _ = halves(False)
+    stream.update(regions=regions_now)
+    [stream.step() for _ in range(3)]
+    renamed = [regions_now[0], StreamRegion("other", regions_now[1].mask, mask_blur_std=0.0)]
+    stream.update(regions=renamed)
+    stream.step()
+    right = torch.zeros(h, w, dtype=torch.bool)
+    right[:, w // 2:] = True
+    assert torch.equal(stream.touched == stream.edits, right)
+    stream.update(background_latent=torch.randn(1, C, h, w))
+    stream.step()
+    assert bool((stream.touched == stream.edits).all())
+
+
+@pytest.mark.parametrize("grow", [True, False])
+def test_painting_and_erasing_a_region_touch_exactly_the_pixels_painted_or_erased(grow):
+    stream, _, _, _ = toy_stream(T=3, p=1, cover_alpha=0.0, progressive=True)
+    small, large = torch.zeros(H, W), torch.zeros(H, W)
+    small[:, :32] = 1
+    large[:, :48] = 1
+    masks = (small, large) if grow else (large, small)
+    stream.update(regions=[StreamRegion("r", masks[0], mask_blur_std=0.0)])  # white background: no region
+    [stream.step() for _ in range(3)]
+    stream.update(regions=[StreamRegion("r", masks[1], mask_blur_std=0.0)])
+    stream.step()
+    band = torch.zeros(h, w, dtype=torch.bool)
+    band[:, 4:6] = True  # latent columns 4 and 5: painted, or erased
+    assert torch.equal(stream.touched == stream.edits, band)
+
+
+def test_a_blank_canvas_is_its_background():
+    """No region: a background latent fills the canvas (no model call), a background prompt is one region over it
+    (section 4: its mask W_k is 1 everywhere); with neither there is nothing to draw."""
+    stream, model, prompts, calls = toy_stream(T=3, p=1)
+    background = torch.randn(1, C, h, w)
+    stream.update(regions=[], background_latent=background)
+    frames = [stream.step() for _ in range(3)]
+    assert calls == [] and torch.equal(frames[-1], background)
+    stream.update(background_latent=None, background_prompt="a field")
+    frames = [stream.step() for _ in range(3)]
+    assert calls == [3] * 3  # T slots of the one background region
+    full = StreamRegion("a field", torch.ones(H, W), negative=Zeroed("a field"), mask_blur_std=0.0,
+                        prompt_strength=1.0)
+    alone, _, _, _ = toy_stream(T=3, p=1, model=model)
+    alone.encode = prompts  # same prompt ids
+    alone.update(regions=[full])
+    assert torch.equal(frames[-1], [alone.step() for _ in range(3)][-1])

@@ -8,6 +8,7 @@ import io
 import json
 import struct
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -17,21 +18,23 @@ from PIL import Image, ImageDraw
 from tools import tiny_models
 
 SIZE = 64
-FRAME_EVENT = "semanticdraw.live_frame"  # nodes/canvas_live.py: a live frame to the owning client
+FRAME_EVENT = "semanticdraw.live_frame"  # nodes/host/live.py send_frame: a live frame to the owning client
 BRUSHES = [{"colour": "#ff0000", "prompt": "a red apple"}, {"colour": "#0000ff", "prompt": "a blue lake"}]
 
 
 def canvas_prompt(painting: str = "", brushes=None, live: bool = False, size: int = SIZE, seed: int = 0,
-                  t_index_list: str = "0,32", preview: str = "latent2rgb") -> dict:
+                  t_index_list: str = "0,32", preview: str = "latent2rgb", background_file: str = "",
+                  progressive: bool = True) -> dict:
     """Checkpoint -> SemanticDrawCanvas (node "2") -> previews of the palette map ("3") and the live frame ("4").
     Live previews default to latent2rgb here: cheaper than the vae, and exact enough for the tests."""
     ckpt = tiny_models.FILES["sd15"]
     return {"1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
             "2": {"class_type": "SemanticDrawCanvas", "inputs": {
                 "width": size, "height": size, "brushes": json.dumps(brushes or BRUSHES),
-                "background_prompt": "a field", "painting": painting, "background_file": "", "clip": ["1", 1],
-                "model": ["1", 0], "vae": ["1", 2], "live": live, "seed": seed, "t_index_list": t_index_list,
-                "scheduler": "sgm_uniform", "cfg_type": "none", "cfg": 1.2, "preview": preview}},
+                "background_prompt": "a field", "painting": painting, "background_file": background_file,
+                "clip": ["1", 1], "model": ["1", 0], "vae": ["1", 2], "live": live, "seed": seed,
+                "t_index_list": t_index_list, "scheduler": "sgm_uniform", "cfg_type": "none", "cfg": 1.2,
+                "preview": preview, "progressive": progressive}},
             "3": {"class_type": "PreviewImage", "inputs": {"images": ["2", 1]}},
             "4": {"class_type": "PreviewImage", "inputs": {"images": ["2", 3]}}}
 
@@ -63,6 +66,7 @@ class WsClient:
     def __init__(self, url: str, client_id: str):
         self.url, self.client_id = url.replace("http", "ws", 1) + f"/ws?clientId={client_id}", client_id
         self.previews: list[tuple[dict, Image.Image]] = []
+        self.arrivals: list[float] = []  # time.monotonic() when each preview arrived
         self.binary_types: list[int] = []
         self.cond = threading.Condition()
         self.connected = threading.Event()
@@ -90,6 +94,7 @@ class WsClient:
                     meta = dict(event["data"])
                     image = Image.open(io.BytesIO(base64.b64decode(meta.pop("image")))).convert("RGB")
                     self.previews.append((meta, image))
+                    self.arrivals.append(time.monotonic())
                 self.cond.notify_all()
 
     def wait_previews(self, count: int, timeout: float = 300) -> list[tuple[dict, Image.Image]]:

@@ -387,6 +387,39 @@ CASES = [
     Case("stream-mask-batch-frames", lambda g, ck: stream(g, ck, regions=region(g, ck, mask=mask_batch(g, 3)),
                                                           frame_count=2), STREAM, ("regions[0].mask", "frame_count")),
     Case("stream-max_batch", lambda g, ck: stream(g, ck, max_batch=1), STREAM, ("limit of 1",)),
+    # another model's text encoder (issue 17: were raw torch errors), tiny windows, regions that cannot show
+    Case("region-sd3-clip", lambda g, ck: sampled(g, ck, region(g, checkpoint(g, "sd3"))), SAMPLER,
+         ("regions[0].positive", "width 4096", "width 768", "CLIP")),
+    Case("stack-background_prompt-sd3-clip", lambda g, ck: sampled(g, ck, stack(
+        g, ck, background_prompt=ref(encode(g, checkpoint(g, "sd3"))))), SAMPLER, ("background_prompt", "4096")),
+    Case("stream-region-sd3-clip", lambda g, ck: stream(g, ck, regions=region(g, checkpoint(g, "sd3"))), STREAM,
+         ("regions[0].positive", "4096", "768")),
+    Case("edit-target-sd3-clip", lambda g, ck: regional_edit(g, ck, target=region(g, checkpoint(g, "sd3"),
+                                                                                   text="a pear")), EDIT,
+         ("target_regions[0].positive", "4096", "768")),
+    Case("guider-sd3-clip", lambda g, ck: save_latent(g, g.add(
+        "SamplerCustomAdvanced", noise=ref(g.add("RandomNoise", noise_seed=3)),
+        guider=ref(g.add("SemanticDrawGuider", model=ref(ck), regions=ref(region(g, checkpoint(g, "sd3"))))),
+        sampler=ref(g.add("KSamplerSelect", sampler_name="lcm")),
+        sigmas=ref(g.add("BasicScheduler", model=ref(ck), scheduler="sgm_uniform", steps=1, denoise=1.0)),
+        latent_image=ref(empty_latent(g)))), GUIDER, ("regions[0].positive", "4096")),
+    Case("edit-source-empty-16-channels-ok", lambda g, ck: regional_edit(g, ck, source=g.add(
+        "EmptySD3LatentImage", width=256, height=256, batch_size=1)), expect="ok"),
+    Case("sampler-tile_size-8", lambda g, ck: sampled(g, ck, region(g, ck), tile_size=8), SAMPLER,
+         ("tile_size", "8 pixels is too small", "256")),
+    Case("sampler-tile_size-16", lambda g, ck: sampled(g, ck, region(g, ck), tile_size=16), SAMPLER,
+         ("tile_size", "256")),
+    Case("guider-tile_size-8", lambda g, ck: guider(g, ck, tile_size=8), GUIDER, ("tile_size", "256")),
+    Case("region-mask_strength-zero-alone", lambda g, ck: sampled(g, ck, region(g, ck, mask_strength=0.0)), SAMPLER,
+         ("regions[0].mask_strength", "is 0")),
+    Case("stream-mask_strength-zero-alone", lambda g, ck: stream(g, ck, regions=region(g, ck, mask_strength=0.0)),
+         STREAM, ("regions[0].mask_strength", "is 0")),
+    Case("canvas-blank-background-prompt-ok", lambda g, ck: sampled(g, ck, g.add(
+        "SemanticDrawCanvas", width=256, height=256, brushes="[]", background_prompt="a field", painting="",
+        clip=ref(ck, 1))), expect="ok"),
+    Case("canvas-blank-background-image-ok", lambda g, ck: sampled(g, ck, g.add(
+        "SemanticDrawCanvas", width=256, height=256, brushes="[]", background_prompt="a field", painting="",
+        clip=ref(ck, 1), vae=ref(ck, 2), background_image=ref(image(g)))), expect="ok"),
 ]
 
 
@@ -551,7 +584,7 @@ def test_canvas_memory_is_estimated_before_any_model_call(pack, sd15, monkeypatc
     import torch
     from tools.inprocess import CallCounter
     from test_inprocess_nodes import sample, stack
-    from semanticdraw.nodes.regions import NodeInputError
+    from semanticdraw.nodes.host.errors import NodeInputError
     def free(dev=None, torch_free_too=False):
         return (64 * 2 ** 20, 64 * 2 ** 20) if torch_free_too else 64 * 2 ** 20
     monkeypatch.setattr(comfy.model_management, "get_free_memory", free)

@@ -36,8 +36,8 @@ def core(model, kind, positive, negative, cfg=2.5, sampler="euler", steps=2, see
 
 def regional(model, kind, positive, negative, cfg=2.5, sampler="euler", steps=2, seed=42, **settings):
     """One region covering the canvas, every setting at its default unless given."""
-    from semanticdraw.nodes.guider import RegionalSettings
-    from semanticdraw.nodes.regions import Region, RegionStack
+    from semanticdraw.nodes.host.guider import RegionalSettings
+    from semanticdraw.nodes.host.regions import Region, RegionStack
     from semanticdraw.nodes.sampling import SemanticDrawSampler
     stack = RegionStack(regions=(Region(positive, negative, torch.ones(256, 256)),))
     args = vars(RegionalSettings()) | settings
@@ -167,8 +167,9 @@ def test_controlnet_conditioning_equals_core(models, plain):
 
 
 def test_positional_conditioning_in_a_tiled_canvas_is_refused(models):
-    from semanticdraw.nodes.guider import RegionalSettings
-    from semanticdraw.nodes.regions import NodeInputError, Region, RegionStack
+    from semanticdraw.nodes.host.guider import RegionalSettings
+    from semanticdraw.nodes.host.errors import NodeInputError
+    from semanticdraw.nodes.host.regions import Region, RegionStack
     from semanticdraw.nodes.sampling import SemanticDrawSampler
     positive, negative = feature_conds("area")
     stack = RegionStack(regions=(Region(positive, negative, torch.ones(256, 512)),))
@@ -180,14 +181,14 @@ def test_positional_conditioning_in_a_tiled_canvas_is_refused(models):
 
 def test_model_patch_replacing_the_cond_batch_is_refused(models):
     from comfy_extras.nodes_slg import SkipLayerGuidanceDiTSimple
-    from semanticdraw.nodes.regions import NodeInputError
+    from semanticdraw.nodes.host.errors import NodeInputError
     model = SkipLayerGuidanceDiTSimple.execute(models["sd3"], 0.0, 1.0, double_layers="1").result[0]
     with pytest.raises(NodeInputError, match="SemanticDraw Sampler: model carries a sampler_calc_cond_batch_function"):
         regional(model, "sd3", cond(1, "sd3"), cond(2, "sd3"), steps=1)
 
 
 def two_regions_and_background(kind="sd15"):
-    from semanticdraw.nodes.regions import Region, RegionStack
+    from semanticdraw.nodes.host.regions import Region, RegionStack
     left = torch.zeros(256, 256)
     left[:, :128] = 1
     return RegionStack(regions=(Region(cond(1, kind), cond(2, kind), left), Region(cond(3, kind), None, 1 - left)),
@@ -212,7 +213,7 @@ def load_requests(monkeypatch):
 
 
 def test_sampler_loads_the_model_for_its_real_batch(models, load_requests):
-    from semanticdraw.nodes.guider import RegionalSettings
+    from semanticdraw.nodes.host.guider import RegionalSettings
     from semanticdraw.nodes.sampling import SemanticDrawSampler
     with pytest.raises(LoadStopped):
         SemanticDrawSampler.execute(models["sd15"], two_regions_and_background(), {"samples": latent("sd15")}, seed=0,
@@ -236,7 +237,7 @@ def test_stream_loads_the_model_for_its_real_batch(models, load_requests):
 
 def test_low_free_memory_splits_calls_and_keeps_the_result(models, monkeypatch):
     import comfy.model_management
-    from semanticdraw.nodes.guider import RegionalSettings
+    from semanticdraw.nodes.host.guider import RegionalSettings
     from semanticdraw.nodes.sampling import SemanticDrawSampler
     from tools.inprocess import CallCounter
     model = models["sd15"]

@@ -102,7 +102,7 @@ def test_no_node_mutates_its_inputs(checkpoint):
     import comfy.samplers
     from comfy_extras.nodes_custom_sampler import Noise_RandomNoise, SamplerCustomAdvanced
     from semanticdraw.nodes import NODES
-    from semanticdraw.nodes.regions import NodeInputError
+    from semanticdraw.nodes.host.errors import NodeInputError
     runs = node_runs(checkpoint)
     assert {cls for cls, _ in runs} == set(NODES)  # every node of the pack
     for cls, kwargs in runs:
@@ -123,7 +123,7 @@ def test_no_node_mutates_its_inputs(checkpoint):
 
 def test_fingerprint_sees_in_place_changes(checkpoint):
     """The hash this test relies on notices a one-element change deep inside a region stack and model_options."""
-    from semanticdraw.nodes.regions import Region, RegionStack
+    from semanticdraw.nodes.host.regions import Region, RegionStack
     left, _ = masks()
     stack = RegionStack(regions=(Region(cond(1), None, left.clone()),), background_positive=cond(5))
     before = fingerprint(stack)

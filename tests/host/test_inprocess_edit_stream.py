@@ -52,7 +52,7 @@ def test_noise_mask_of_the_latent_is_used(pack, sd15, source):
 
 
 def test_sdedit_bad_inputs(pack, sd15, source):
-    from semanticdraw.nodes.regions import NodeInputError
+    from semanticdraw.nodes.host.errors import NodeInputError
     with pytest.raises(NodeInputError, match="SemanticDraw SDEdit: strength must lie in \\[0, 1\\], got 1.5"):
         sdedit(sd15, stack(pack), source, 1.5)
     with pytest.raises(NodeInputError, match="SemanticDraw SDEdit: mask has a batch of 3 but the latent has 1"):
@@ -72,7 +72,7 @@ def test_regional_edit_without_changes_returns_the_source(pack, sd15, source):
 
 
 def test_regional_edit_changes_only_the_edited_region(pack, sd15, source):
-    from semanticdraw.nodes.regions import Region
+    from semanticdraw.nodes.host.regions import Region
     src = stack(pack)
     changed = Region(cond(99), None, src.regions[1].mask, mask_blur_std=4.0, prompt_strength=0.9, label="new")
     tgt = src.replace(regions=(src.regions[0], changed))
@@ -98,7 +98,7 @@ def stream(model, regions, frames, **kw):
 
 
 def moving_stack(pack, frames):
-    from semanticdraw.nodes.regions import Region, RegionStack
+    from semanticdraw.nodes.host.regions import Region, RegionStack
     left, box = masks()
     moving = torch.stack([torch.roll(box, 8 * i, 1) for i in range(frames)])
     return RegionStack(regions=(Region(cond(1), cond(2), moving),
@@ -143,7 +143,7 @@ def test_stream_node_warmup_seed_and_prompt_schedule(pack, sd15):
     (dict(prompt_schedule="9@1: x"), "prompt_schedule: line 1: region 9 does not exist"),
 ])
 def test_stream_node_bad_input(pack, sd15, kw, needle):
-    from semanticdraw.nodes.regions import NodeInputError
+    from semanticdraw.nodes.host.errors import NodeInputError
     frames = kw.pop("frame_count", 3)
     with pytest.raises(NodeInputError) as e:
         stream(sd15, moving_stack(pack, 3), frames, **kw)
@@ -153,7 +153,7 @@ def test_stream_node_bad_input(pack, sd15, kw, needle):
 def test_masked_edit_ssim_on_decoded_images(pack):
     """SSIM-i between source and masked-edit result, decoded by the tiny checkpoint's VAE, over unmasked pixels."""
     import comfy.sd
-    from semanticdraw.nodes.guider import RegionalSettings
+    from semanticdraw.nodes.host.guider import RegionalSettings
     from semanticdraw.nodes.edit import sdedit as run_sdedit
     from tools import tiny_models
     from tools.metrics import masked_mean, ssim_map
@@ -188,7 +188,7 @@ class TextClip:
 def test_stream_node_honours_the_background_image(pack):
     """Scene rules (engine/scene.py) in the stream: uncovered pixels follow the VAE-encoded background image."""
     import comfy.sd
-    from semanticdraw.nodes.regions import Region, RegionStack
+    from semanticdraw.nodes.host.regions import Region, RegionStack
     from tools import tiny_models
     model, _, vae, _ = comfy.sd.load_checkpoint_guess_config(str(tiny_models.checkpoint("sd15")), output_vae=True,
                                                              output_clip=False)
@@ -209,7 +209,7 @@ def test_stream_node_honours_the_background_image(pack):
 def test_prompt_strength_blends_toward_the_default_target_encoded_by_the_stack_clip(pack, sd15):
     """Section 3 without a background prompt: `lerp(c_white, c_i, l)` and `lerp(u_empty, u_i, l)`, the targets
     encoded by the Region Stack's clip; equal to giving the blended conditionings by hand with strength 1."""
-    from semanticdraw.nodes.regions import Region, RegionStack
+    from semanticdraw.nodes.host.regions import Region, RegionStack
     left, box = masks()
     clip = TextClip()
     blended = RegionStack(regions=(Region(cond(1), cond(2), left), Region(cond(3), cond(4), box, prompt_strength=0.3)),
@@ -229,7 +229,7 @@ def test_prompt_strength_blends_toward_the_default_target_encoded_by_the_stack_c
 
 
 def test_prompt_strength_without_any_target_is_refused(pack, sd15):
-    from semanticdraw.nodes.regions import NodeInputError
+    from semanticdraw.nodes.host.errors import NodeInputError
     no_target = stack(pack, background=False)  # regions from conditioning, prompt_strength 0.9, no clip
     with pytest.raises(NodeInputError, match=r"SemanticDraw Sampler: regions\[1\].prompt_strength: 0.9 blends"):
         sample(pack, sd15, no_target, {"samples": torch.zeros(1, 4, 32, 32)})

@@ -20,7 +20,7 @@ def masks(size=256):
 
 
 def stack(pack, kind="sd15", background=True):
-    from semanticdraw.nodes.regions import Region, RegionStack
+    from semanticdraw.nodes.host.regions import Region, RegionStack
     left, box = masks()
     return RegionStack(regions=(Region(cond(1, kind), cond(2, kind), left),
                                 Region(cond(3, kind), None, box, mask_blur_std=4.0, prompt_strength=0.9)),
@@ -71,7 +71,7 @@ def test_inputs_unchanged_and_same_seed_same_latent(pack, sd15):
 
 
 def test_wide_canvas_tiles_in_one_call_per_step(pack, sd15):
-    from semanticdraw.nodes.regions import Region, RegionStack
+    from semanticdraw.nodes.host.regions import Region, RegionStack
     wide = torch.zeros(256, 768)
     wide[:, 200:500] = 1
     regions = RegionStack(regions=(Region(cond(1), cond(2), wide), Region(cond(3), cond(2), 1 - wide)))
@@ -103,7 +103,8 @@ def test_guider_composes_with_sampler_custom_advanced(pack, sd15):
     ("batch", "SemanticDraw Sampler: regions[0].mask has shape [2, 256, 256]"),
 ])
 def test_bad_masks_name_node_and_input(pack, sd15, bad, needle):
-    from semanticdraw.nodes.regions import NodeInputError, Region, RegionStack
+    from semanticdraw.nodes.host.errors import NodeInputError
+    from semanticdraw.nodes.host.regions import Region, RegionStack
     left, box = masks()
     first = {"empty": left, "nan": left * float("nan"), "size": torch.ones(256, 512),
              "batch": torch.stack([left, box])}[bad]
@@ -115,13 +116,14 @@ def test_bad_masks_name_node_and_input(pack, sd15, bad, needle):
 
 
 def test_empty_stack_is_an_error(pack, sd15):
-    from semanticdraw.nodes.regions import NodeInputError, RegionStack
-    with pytest.raises(NodeInputError, match="regions: the stack has no regions"):
+    from semanticdraw.nodes.host.errors import NodeInputError
+    from semanticdraw.nodes.host.regions import RegionStack
+    with pytest.raises(NodeInputError, match="regions: no regions given; add at least one region"):
         sample(pack, sd15, RegionStack(regions=()), {"samples": torch.zeros(1, 4, 32, 32)})
 
 
 def test_uncovered_pixels_follow_the_background_latent(pack, sd15):
-    from semanticdraw.nodes.regions import Region, RegionStack
+    from semanticdraw.nodes.host.regions import Region, RegionStack
     left, _ = masks()
     background = torch.randn(1, 4, 32, 32)
     regions = RegionStack(regions=(Region(cond(1), cond(2), left, mask_blur_std=0.0),), background_latent=background)

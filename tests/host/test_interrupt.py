@@ -89,7 +89,7 @@ def run_sdedit(pack, model):
 
 def run_regional_edit(pack, model):
     from semanticdraw.nodes.edit import SemanticDrawRegionalEdit
-    from semanticdraw.nodes.regions import Region
+    from semanticdraw.nodes.host.regions import Region
     src = stack(pack)
     tgt = src.replace(regions=(src.regions[0], Region(cond(99), None, src.regions[1].mask, label="new")))
     source = {"samples": torch.randn(1, 4, 32, 32, generator=torch.Generator().manual_seed(2))}

@@ -104,6 +104,18 @@ def start(server, client_id="route-tests", node="2", **body):
     return out
 
 
+def jpeg_base64() -> str:
+    buf = io.BytesIO()
+    painting(((4, 4, 27, 27), "#ff0000"), size=SIZE).convert("RGB").save(buf, format="JPEG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def assert_no_internals(server, message: str) -> None:
+    """Issue 17 defect 5: no server path (the input or temp folder), no object repr, no decoder's own words."""
+    for leak in (str(server.base), "/tmp", "object at 0x", "<_io", "cannot identify image file", "Traceback"):
+        assert leak not in message, (leak, message)
+
+
 @pytest.mark.parametrize("body, message", [
     (b"{not json", "not valid JSON"),
     (b"[1, 2]", "JSON object"),
@@ -112,7 +124,11 @@ def start(server, client_id="route-tests", node="2", **body):
     ({"background_prompt": 3}, "must be text"),
     ({"painting": "%%%"}, "base64"),
     ({"painting": png_base64(painting(size=32))}, "32x32 but the live canvas is 64x64"),
-    ({"painting": base64.b64encode(b"not a png").decode()}, "not a readable image"),
+    ({"painting": base64.b64encode(b"not a png").decode()}, "painting is not a readable image"),
+    ({"painting": jpeg_base64()}, "painting is a JPEG image; it must be a PNG"),
+    ({"brushes": [{"colour": "reddish", "prompt": "x"}]}, "brushes[0].colour: \"reddish\" is not a colour"),
+    ({"brushes": [{"colour": "#ff0000", "prompt": "x", "blur": "9" * 5000}]}, "brushes[0].blur"),
+    ({"brushes": "[" * 100_000 + "]" * 100_000}, "brushes: is not valid JSON"),
     ({"url": "http://example.com/x.png"}, "unknown fields"),
     ({"background_file": "../comfyui.log"}, "outside ComfyUI's input folder"),
     ({"background_file": "/etc/hostname"}, "outside ComfyUI's input folder"),
@@ -125,8 +141,44 @@ def test_bad_updates_get_a_clear_400_and_the_session_survives(comfy_server, body
     data = json.dumps({**body, **auth}).encode() if isinstance(body, dict) else body
     code, out = raw_post(comfy_server.url + LIVE + "/update", data)
     assert code == 400 and message in out["error"], out
+    assert_no_internals(comfy_server, out["error"])
     code, out = raw_post(comfy_server.url + LIVE + "/status", json.dumps(auth).encode())
     assert code == 200 and out["state"] == "queued"
+    healthy(comfy_server)
+
+
+@pytest.mark.parametrize("body", [
+    b"[" * 100_000 + b"]" * 100_000,  # 200 kB of nesting (was a 500 with a RecursionError traceback)
+    b'{"brushes": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    b'{"session": ' + b'{"a": ' * 50_000 + b"1" + b"}" * 50_001,
+    b'{"width": ' + b"9" * 5000 + b"}",  # an integer too long to convert
+    b'{"session": "x", "token": NaN}', b"\xff\xfe", b"null", b'"text"', b"1e999",
+])
+def test_any_body_gets_a_4xx_never_a_500(comfy_server, body):
+    for action in ("start", "update", "frame", "read", "stop", "status"):
+        code, out = raw_post(comfy_server.url + LIVE + f"/{action}", body)
+        assert 400 <= code < 500 and out["error"], (action, code, out)
+        assert_no_internals(comfy_server, out["error"])
+    healthy(comfy_server)
+
+
+def test_fields_of_every_json_type_get_a_4xx_naming_the_field(comfy_server):
+    session = start(comfy_server)
+    auth = {"session": session["session"], "token": session["token"]}
+    values = [None, True, -1, 1e308, "x" * 5000, [], [[[]]], {}, {"a": {"b": []}}]
+    for field in ("brushes", "background_prompt", "painting", "background_file"):
+        for value in values:
+            code, out = raw_post(comfy_server.url + LIVE + "/update", json.dumps({field: value, **auth}).encode())
+            if code == 200:
+                continue  # e.g. an empty brush table or an empty background file name
+            assert code == 400 and field in out["error"], (field, value, code, out)
+            assert_no_internals(comfy_server, out["error"])
+    for field in ("client_id", "node_id", "width", "height", "timeout_s"):
+        for value in values:
+            body = {"client_id": "c", "node_id": "2", "width": SIZE, "height": SIZE, field: value}
+            code, out = raw_post(comfy_server.url + LIVE + "/start", json.dumps(body).encode())
+            assert code in (200, 400), (field, value, code, out)
+            assert code == 200 or field.split("_")[0] in out["error"], (field, value, out)
     healthy(comfy_server)
 
 
@@ -189,3 +241,50 @@ def test_client_raises_the_servers_message(comfy_server):
         client.update(brushes=[BRUSHES[0], BRUSHES[0]])
     client.stop()
     assert client.status()["state"] == "ended"
+
+
+def test_decoding_and_encoding_images_never_block_the_event_loop(pack, monkeypatch):
+    """The event loop carries every client's websocket: while an update decodes its painting (held here until the
+    test releases it) and while `read` encodes its PNG, other requests on the same loop are answered."""
+    import asyncio
+    import threading
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from semanticdraw.nodes import live_routes
+
+    entered, release = threading.Event(), threading.Event()
+
+    def held(function):
+        def run(*args, **kwargs):
+            entered.set()
+            assert release.wait(30), "never released"
+            return function(*args, **kwargs)
+        return run
+    monkeypatch.setattr(live_routes, "decode_rgba", held(live_routes.decode_rgba))
+    monkeypatch.setattr(live_routes, "png_base64", held(live_routes.png_base64))
+
+    async def scenario():
+        app = web.Application()
+        app.router.add_post(LIVE + "/{action}", live_routes.dispatch)
+        async with TestClient(TestServer(app)) as client:
+            started = await (await client.post(LIVE + "/start", json={"client_id": "loop", "node_id": "1",
+                                                                       "width": SIZE, "height": SIZE})).json()
+            auth = {"session": started["session"], "token": started["token"]}
+            session = live_routes.HUB.get(auth["session"], auth["token"])
+            for slow, after in ((client.post(LIVE + "/update", json={**auth, "painting": png_base64(painting())}),
+                                 None),
+                                (client.post(LIVE + "/read", json=auth), "image")):
+                if after == "image":
+                    session.sent(painting().convert("RGB"), 0)  # a frame to encode
+                entered.clear()
+                release.clear()
+                task = asyncio.ensure_future(slow)
+                assert await asyncio.to_thread(entered.wait, 30)
+                status = await asyncio.wait_for(client.post(LIVE + "/status", json=auth), 10)  # loop still free
+                assert status.status == 200 and not task.done()
+                release.set()
+                assert (await task).status == 200
+            session.end("test over")
+    asyncio.run(scenario())

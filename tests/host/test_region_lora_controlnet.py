@@ -37,8 +37,8 @@ class Recorder:
 
 
 def run(model, left_positive, left_negative, steps, recorder=None, cfg=2.0, bootstrap_steps=1):
-    from semanticdraw.nodes.guider import RegionalSettings
-    from semanticdraw.nodes.regions import Region, RegionStack
+    from semanticdraw.nodes.host.guider import RegionalSettings
+    from semanticdraw.nodes.host.regions import Region, RegionStack
     from semanticdraw.nodes.sampling import SemanticDrawSampler
     left, right = halves()
     stack = RegionStack(regions=(Region(left_positive, left_negative, left), Region(cond(3), cond(4), right)))
@@ -53,7 +53,7 @@ def run(model, left_positive, left_negative, steps, recorder=None, cfg=2.0, boot
 
 def run_stream(model, left_positive, left_negative, recorder, bootstrap_steps):
     """One stream call with one slot (T=1): the slot is bootstrapped when `bootstrap_steps` is 1."""
-    from semanticdraw.nodes.regions import Region, RegionStack
+    from semanticdraw.nodes.host.regions import Region, RegionStack
     from semanticdraw.nodes.stream import SemanticDrawStreamSampler
     left, right = halves()
     stack = RegionStack(regions=(Region(left_positive, left_negative, left), Region(cond(3), cond(4), right)))

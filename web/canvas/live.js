@@ -5,7 +5,7 @@
 import { api } from "../../../scripts/api.js";
 import { nextFrame } from "./util.js";
 
-export const FRAME_EVENT = "semanticdraw.live_frame"; // nodes/canvas_live.py send_frame
+export const FRAME_EVENT = "semanticdraw.live_frame"; // nodes/host/live.py send_frame
 const KEEPALIVE_MS = 5000;
 const POLL_MS = 1000;
 const ENDED = new Set(["ended", "failed"]);

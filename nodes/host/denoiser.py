@@ -17,7 +17,8 @@ import comfy.patcher_extension
 import comfy.samplers
 import comfy.utils
 
-from ..engine import NoiseSpace, eps_space, flow_space
+from ...engine import NoiseSpace, eps_space, flow_space
+from ...engine.regional import roll2d
 
 REGION_KEY = "semanticdraw_region"
 
@@ -86,11 +87,11 @@ class HostDenoiser:
                  shifts: torch.Tensor | None = None) -> torch.Tensor:
         sigma = sigma.to(x)
         regions = region.tolist()
-        rolls = shifts.tolist() if shifts is not None and any(self.positional) else None  # one host transfer
-        shifts = [tuple(rolls[j]) if rolls is not None and self.positional[r] else (0, 0)
-                  for j, r in enumerate(regions)]
-        x_in = torch.cat([x[j:j + 1].roll((-dy, -dx), (-2, -1)) if dy or dx else x[j:j + 1]
-                          for j, (dy, dx) in enumerate(shifts)]) if any(map(any, shifts)) else x
+        unroll = shifts is not None and any(self.positional)  # positional regions: evaluated at canvas coordinates
+        if unroll:
+            shifts = shifts.to(x.device) * torch.tensor(self.positional, device=x.device)[region.to(x.device), None]
+            unroll = bool(shifts.any())
+        x_in = roll2d(x, -shifts) if unroll else x
         kinds = (0, 1) if self.use_uncond else (0,)
         jobs = []  # (cond_obj, sample index, 0 = cond / 1 = uncond)
         for j, r in enumerate(regions):
@@ -106,9 +107,8 @@ class HostDenoiser:
                     _narrow(out[kind, j:j + 1], obj.area).add_(o * obj.mult)
                     _narrow(counts[kind, j:j + 1], obj.area).add_(obj.mult)
         out = out / counts
-        if x_in is not x:
-            out = torch.stack([torch.cat([out[k, j:j + 1].roll(s, (-2, -1)) for j, s in enumerate(shifts)])
-                               for k in range(2)])
+        if unroll:
+            out = roll2d(out, shifts.expand(2, -1, -1))
         return self._cfg(x, sigma, out[0], out[1])
 
     def _cond_objs(self, conds: list[dict], x: torch.Tensor, sigma: torch.Tensor) -> list:

@@ -1,56 +1,18 @@
-"""The REGIONS value passed between nodes: an ordered stack of prompt-mask pairs plus a background.
+"""User-facing errors that name the node and the input, and the input checks every node applies with them.
 
-Values are immutable: nodes build new stacks and never change the tensors or conditionings
-they receive (ComfyUI caches node outputs and shares them between runs).
+The pure rules live in `engine/checks.py` and raise `SemanticDrawInputError` naming the input; `node_errors`
+prefixes the node's name, so a user reads e.g. `SemanticDraw Sampler: regions[2].mask: is empty (all zeros)`.
 """
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-from dataclasses import dataclass
 from typing import Optional
 
 import torch
-from comfy_api.latest import io
 
-from ..engine import SemanticDrawInputError
-from ..engine.checks import require_channels, require_choice, require_finite
-
-Regions = io.Custom("SEMANTICDRAW_REGIONS")
-
-
-@dataclass(frozen=True)
-class Region:
-    """One prompt-mask pair (ALGORITHM.md section 1). `mask` is `[H, W]` or a `[F, H, W]` batch."""
-
-    positive: list
-    negative: Optional[list]
-    mask: torch.Tensor
-    mask_strength: float = 1.0
-    mask_blur_std: float = 1.0
-    prompt_strength: float = 1.0
-    label: str = ""
-    clip: Optional[object] = None  # the text encoder of `positive`; encodes the default prompt-strength target
-
-
-@dataclass(frozen=True)
-class RegionStack:
-    """Regions in paint order (later covers earlier) and an optional background.
-
-    background_image is a ComfyUI IMAGE, background_latent a LATENT's raw samples; the VAE, when
-    given, encodes the image and an exact white latent for bootstrapping.
-    """
-
-    regions: tuple[Region, ...]
-    background_positive: Optional[list] = None
-    background_negative: Optional[list] = None
-    background_image: Optional[torch.Tensor] = None
-    background_latent: Optional[torch.Tensor] = None
-    vae: Optional[object] = None
-    clip: Optional[object] = None  # encodes the default prompt-strength target (engine/scene.py)
-
-    def replace(self, **changes) -> "RegionStack":
-        return dataclasses.replace(self, **changes)
+from ...engine import SemanticDrawInputError
+from ...engine.checks import require_channels, require_choice, require_finite
+from ...engine.scene import is_empty_latent
 
 
 class NodeInputError(ValueError):
@@ -106,7 +68,7 @@ def check_latent(node: str, name: str, latent, model) -> torch.Tensor:
     if not isinstance(samples, torch.Tensor):
         raise NodeInputError(f"{node}: {name} is not a LATENT (no 'samples' tensor); connect a latent")
     check_finite(node, **{name: latent})
-    if torch.count_nonzero(samples) > 0:
+    if not is_empty_latent(samples):
         check_channels(node, name, samples, model.get_model_object("latent_format").latent_channels)
     return samples
 
@@ -115,3 +77,26 @@ def check_channels(node: str, name: str, samples: torch.Tensor, channels: int) -
     """A latent with another model's channel count is an error naming the input (not a torch shape error)."""
     with node_errors(node):
         require_channels(name, samples, channels)
+
+
+def context_width(model) -> Optional[int]:
+    """The width of the text embeddings the model's cross-attention takes (SD1.x 768, SD2.x 1024, SDXL 2048, SD3 and
+    Flux 4096), from its config; None when the config does not say (then nothing is checked)."""
+    config = getattr(getattr(model, "model", None), "model_config", None)
+    unet = getattr(config, "unet_config", None) or {}
+    embedder = (unet.get("context_embedder_config") or {}).get("params", {})
+    width = unet.get("context_dim") or embedder.get("in_features") or unet.get("context_in_dim")
+    return width if isinstance(width, int) else None
+
+
+def check_context(node: str, width: Optional[int], **conditionings) -> None:
+    """Refuse a CONDITIONING whose embeddings another model's text encoder made (a 4096-wide SD3 prompt on an
+    SD1.5 model is `mat1 and mat2 shapes cannot be multiplied` deep in torch), naming the input and both widths."""
+    if width is None:
+        return
+    for name, cond in conditionings.items():
+        for t, _ in cond or []:
+            if t.ndim == 3 and t.shape[-1] != width:
+                raise NodeInputError(f"{node}: {name} was encoded to width {t.shape[-1]} but this model takes text "
+                                     f"embeddings of width {width}; encode it with the CLIP of the same checkpoint "
+                                     "as the model")

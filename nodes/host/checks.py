@@ -1,7 +1,7 @@
 """Run-time guards of the samplers: a memory estimate before the first model call, and interrupt before each.
 
-(Input checks that name a node's input live with the error helpers in nodes/regions.py; the pure rules and
-byte counts in engine/checks.py.)
+(Input checks that name a node's input live with the error helpers in errors.py; the pure rules and byte counts
+in engine/checks.py.)
 """
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import torch
 
 import comfy.model_management
 
-from ..engine.checks import plan_bytes, require_memory, step_bytes
-from ..engine.views import get_views
-from .regions import node_errors
+from ...engine.checks import plan_bytes, require_memory, step_bytes
+from ...engine.views import get_views
+from .errors import node_errors
 
 CALL_SAFETY = 1.5  # core's and HostDenoiser's factor over model.memory_required for one call
 MAX_CALLS_PER_STEP = 8  # a step's batch may be split into at most this many model calls, else the run is refused

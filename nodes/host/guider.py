@@ -1,4 +1,5 @@
-"""`SemanticDrawGuider`: a CFGGuider whose prediction is the regional pre-averaged x0.
+"""`SemanticDrawGuider`: a CFGGuider whose prediction is the regional pre-averaged x0, and `run_regional`, a
+ComfyUI sampler run through it as KSampler runs one (the Sampler, SDEdit and Regional Edit nodes).
 
 ComfyUI's samplers (lcm, euler, dpmpp, ...) ask the guider for the denoised latent at each
 sigma and take their own step with one shared noise, which is exactly latent pre-averaging
@@ -12,17 +13,23 @@ from dataclasses import dataclass
 import torch
 
 import comfy.latent_formats
+import comfy.model_management
 import comfy.model_patcher
 import comfy.patcher_extension
+import comfy.sample
 import comfy.samplers
+import comfy.utils
+import latent_preview
 
-from ..engine import get_views, make_plan, noise_levels, process_masks, regional_x0
-from ..engine.scene import PROMPT, scene_masks
+from ...engine import get_views, make_plan, noise_levels, process_masks, regional_x0
+from ...engine.checks import require_tile_size
+from ...engine.scene import PROMPT, is_empty_latent, scene_masks
 from .checks import check_canvas_memory, interruptible
-from .host import (HostDenoiser, group_by_region, noise_space, positional_keys, process_region_conds, step_index,
-                   unsupported_model_options)
-from .regions import NodeInputError, RegionStack, check_latent, node_errors, single_mask
-from .scene import background_latent, region_conditionings, white_latent
+from .conditioning import background_latent, check_stack, region_conditionings, white_latent
+from .denoiser import (HostDenoiser, group_by_region, noise_space, positional_keys, process_region_conds, step_index,
+                       unsupported_model_options)
+from .errors import NodeInputError, check_latent, node_errors, single_mask
+from .regions import RegionStack
 
 
 @dataclass(frozen=True)
@@ -41,13 +48,13 @@ class SemanticDrawGuider(comfy.samplers.CFGGuider):
     """CFGGuider over a region stack; every region of every tile goes through one model call per step."""
 
     def __init__(self, model_patcher, stack: RegionStack, cfg: float, settings: RegionalSettings,
-                 node: str = "SemanticDraw Guider"):
+                 node: str = "SemanticDraw Guider", name: str = "regions"):
         super().__init__(model_patcher)
-        self.stack, self.settings, self.node = stack, settings, node
+        self.stack, self.settings, self.node, self.name = stack, settings, node, name
         self.set_cfg(cfg)
-        if not stack.regions:
-            raise NodeInputError(f"{node}: regions: the stack has no regions; add at least one region")
+        check_stack(node, stack, model_patcher, name)
         with node_errors(node):
+            require_tile_size("tile_size", settings.tile_size)
             positives, negatives, self.background_kind = region_conditionings(stack)
         self.background_region = self.background_kind == PROMPT
         self.num_regions = len(positives)
@@ -61,7 +68,7 @@ class SemanticDrawGuider(comfy.samplers.CFGGuider):
             check_latent(self.node, "latent_image", {"samples": latent_image}, self.model_patcher)
         with node_errors(self.node):
             self.plan = self._plan(noise, sigmas, device)
-        if latent_image is not None and torch.count_nonzero(latent_image) > 0:
+        if latent_image is not None and not is_empty_latent(latent_image):
             latent_image = self.inner_model.process_latent_in(latent_image)
         self.conds = process_region_conds(self.inner_model, self.conds, self.num_regions, noise, device, latent_image,
                                           denoise_mask, seed)
@@ -106,7 +113,7 @@ class SemanticDrawGuider(comfy.samplers.CFGGuider):
 
     def _region_label(self, r: int) -> str:
         return "background_positive" if self.background_region and r == 0 else \
-            f"regions[{r - int(self.background_region)}]"
+            f"{self.name}[{r - int(self.background_region)}]"
 
     def _check_support(self):
         """Refuse what one regional model call cannot honour exactly as core does (issue: the core contract)."""
@@ -139,7 +146,7 @@ class SemanticDrawGuider(comfy.samplers.CFGGuider):
         ratio = vae.spacial_compression_encode() if vae is not None else 8
         h, w = noise.shape[-2:]
         size = (h * ratio, w * ratio)
-        masks = [single_mask(r.mask, self.node, f"regions[{i}].mask") for i, r in enumerate(stack.regions)]
+        masks = [single_mask(r.mask, self.node, f"{self.name}[{i}].mask") for i, r in enumerate(stack.regions)]
         fmt = model.latent_format
         tile = self._tile_pixels()
         check_canvas_memory(self.node, model, tuple(noise.shape), size, self.num_regions, len(sigmas) - 1,
@@ -147,10 +154,35 @@ class SemanticDrawGuider(comfy.samplers.CFGGuider):
         processed = process_masks(masks, size, (h, w), noise_levels(sigmas, noise_space(model.model_sampling)),
                                   blur_stds=[r.mask_blur_std for r in stack.regions],
                                   strengths=[r.mask_strength for r in stack.regions],
-                                  cover_alpha=s.cover_alpha, mask_type=s.mask_type)
+                                  cover_alpha=s.cover_alpha, mask_type=s.mask_type, name=self.name)
         white = white_latent(vae, fmt, noise.shape[1], size, (h, w)).to(device)
         latent = background_latent(stack, fmt, size, (h, w), self.node)
         chosen = scene_masks(processed, self.background_kind, None if latent is None else latent.to(device), white)
         return make_plan(chosen.masks, tile=tile // ratio, background=chosen.background, white=white,
                          bootstrap_steps=s.bootstrap_steps, bootstrap_mix_steps=s.bootstrap_mix_steps,
                          leak=s.leak_sensitivity)
+
+
+def schedule(model, scheduler: str, steps: int, denoise: float):
+    """Sigmas as KSampler computes them, `denoise` included."""
+    sampling = model.get_model_object("model_sampling")
+    if denoise >= 0.9999:
+        return comfy.samplers.calculate_sigmas(sampling, scheduler, steps).cpu()
+    total = int(steps / max(denoise, 1e-4))
+    return comfy.samplers.calculate_sigmas(sampling, scheduler, total)[-(steps + 1):].cpu()
+
+
+def run_regional(model, regions, latent_image: dict, seed: int, sigmas, cfg: float, sampler_name: str,
+                 settings: RegionalSettings, node: str, denoise_mask=None, name: str = "regions") -> dict:
+    """Sample a LATENT with the SemanticDraw guider and a ComfyUI sampler, as KSampler does (previews, progress,
+    interruption, noise from the seed, the latent's noise_mask unless `denoise_mask` is given)."""
+    latent = comfy.sample.fix_empty_latent_channels(model, latent_image["samples"])
+    noise = comfy.sample.prepare_noise(latent, seed, latent_image.get("batch_index"))
+    guider = SemanticDrawGuider(model, regions, cfg, settings, node=node, name=name)
+    callback = latent_preview.prepare_callback(model, sigmas.shape[-1] - 1)
+    mask = denoise_mask if denoise_mask is not None else latent_image.get("noise_mask")
+    samples = guider.sample(noise, latent, comfy.samplers.sampler_object(sampler_name), sigmas, denoise_mask=mask,
+                            callback=callback, disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
+    out = latent_image.copy()
+    out["samples"] = samples.to(comfy.model_management.intermediate_device())
+    return out

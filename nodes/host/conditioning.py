@@ -1,5 +1,6 @@
-"""Host side of the scene rules of `engine/scene.py`: ComfyUI conditionings, text targets, white and
-background latents. Shared by the still sampler/guider, the stream node and the edit nodes."""
+"""Host side of the scene rules of `engine/scene.py`: ComfyUI conditionings, text targets, missing negatives, white
+and background latents. Shared by the still sampler/guider, the stream host (Stream Sampler and live canvas) and the
+edit nodes."""
 from __future__ import annotations
 
 from typing import Optional
@@ -8,14 +9,15 @@ import torch
 
 import comfy.utils
 
-from ..engine import scene
-from ..engine.prompts import lerp_prompt
-from .host import REGION_KEY
-from .regions import NodeInputError, RegionStack, check_channels
+from ...engine import scene
+from ...engine.prompts import lerp_prompt
+from .denoiser import REGION_KEY
+from .errors import NodeInputError, check_channels, check_context, context_width, node_errors
+from .regions import RegionStack
 
 
 def zero_conditioning(cond: list) -> list:
-    """A missing negative: the zeroed positive, as ConditioningZeroOut makes it."""
+    """`cond` zeroed, as ConditioningZeroOut makes it (a missing negative, `engine.scene.Zeroed`)."""
     return [[torch.zeros_like(t), {k: torch.zeros_like(v) if k == "pooled_output" and v is not None else v
                                    for k, v in d.items()}] for t, d in cond]
 
@@ -50,7 +52,10 @@ def text_encoder(stack: RegionStack):
 
 
 def resolve(target, clip, cache: dict):
-    """A `scene.Text` target encoded with `clip` (once per text), any other target as it is."""
+    """A scene handle as CONDITIONING: a `scene.Text` encoded with `clip` (once per text), a `scene.Zeroed` as the
+    zeroed conditioning of its prompt, any other handle as it is."""
+    if isinstance(target, scene.Zeroed):
+        return zero_conditioning(resolve(target.prompt, clip, cache))
     if not isinstance(target, scene.Text):
         return target
     if target.text not in cache:
@@ -62,27 +67,41 @@ def has_background_latent(stack: RegionStack) -> bool:
     return stack.background_image is not None or stack.background_latent is not None
 
 
+def stack_kind(stack: RegionStack) -> str:
+    """The background choice of a stack (`engine.scene.background_kind`)."""
+    return scene.background_kind(stack.background_positive is not None, has_background_latent(stack))
+
+
+def check_stack(node: str, stack: RegionStack, model, name: str = "regions") -> None:
+    """The scene rules a stack must meet before sampling (`engine.scene.check_scene`), and every conditioning made
+    by the model's own text encoder (widths, `errors.check_context`)."""
+    with node_errors(node):
+        scene.check_scene([r.mask_strength for r in stack.regions], stack_kind(stack), name)
+    width = context_width(model)
+    for i, r in enumerate(stack.regions):
+        check_context(node, width, **{f"{name}[{i}].positive": r.positive, f"{name}[{i}].negative": r.negative})
+    check_context(node, width, background_prompt=stack.background_positive,
+                  background_negative=stack.background_negative)
+
+
 def region_conditionings(stack: RegionStack) -> tuple[list[list], list[list], str]:
     """Per-region positive/negative CONDITIONING after the scene rules, tagged with their region number, and
-    the background kind. A missing negative is the zeroed positive; raises `SemanticDrawInputError`
-    when `prompt_strength < 1` has no target."""
-    bg_pos, bg_neg = stack.background_positive, stack.background_negative
-    if bg_pos is not None and bg_neg is None:
-        bg_neg = zero_conditioning(bg_pos)
+    the background kind. A missing negative is the zeroed positive (`engine.scene.negative_of`); raises
+    `SemanticDrawInputError` when `prompt_strength < 1` has no target."""
+    bg_pos = stack.background_positive
+    bg_neg = None if bg_pos is None else scene.negative_of(bg_pos, stack.background_negative)
     strengths = [r.prompt_strength for r in stack.regions]
     clip = text_encoder(stack)
     scene.check_strengths(strengths, bg_pos is not None or clip is not None)
-    latent = has_background_latent(stack)
-    kind = scene.background_kind(bg_pos is not None, latent)
+    kind = stack_kind(stack)
     cache: dict = {}
-    target = scene.strength_target(bg_pos, bg_neg, latent)
-    if scene.needs_target(strengths):
-        target = tuple(resolve(t, clip, cache) for t in target)
-    regions = [(r.positive, r.negative if r.negative is not None else zero_conditioning(r.positive),
-                r.prompt_strength) for r in stack.regions]
-    positives, negatives = scene.region_prompts(regions, kind, bg_pos, bg_neg, target, lerp_conditioning)
-    return ([tag_region(c, i) for i, c in enumerate(positives)], [tag_region(c, i) for i, c in enumerate(negatives)],
-            kind)
+    target = scene.strength_target(bg_pos, bg_neg, has_background_latent(stack))
+    regions = [(r.positive, scene.negative_of(r.positive, r.negative), r.prompt_strength) for r in stack.regions]
+    positives, negatives = scene.region_prompts(
+        regions, kind, bg_pos, bg_neg, target,
+        lambda t, c, s: lerp_conditioning(resolve(t, clip, cache), resolve(c, clip, cache), s))
+    return ([tag_region(resolve(c, clip, cache), i) for i, c in enumerate(positives)],
+            [tag_region(resolve(c, clip, cache), i) for i, c in enumerate(negatives)], kind)
 
 
 def approximate_white(latent_format, channels: int) -> torch.Tensor:
