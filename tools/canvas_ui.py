@@ -3,6 +3,8 @@ workflow at scale 1, press the node's Editor button, pick a brush, drag strokes 
 buttons, wait on the node's live readout. Used by tests/browser and tools/canvas_screenshots.py."""
 from __future__ import annotations
 
+import os
+
 from tools.browser import load_workflow
 
 CANVAS = "app.graph.nodes.find(n => n.type === 'SemanticDrawCanvas').semanticdrawCanvas"  # the first canvas node
@@ -49,7 +51,12 @@ def drag(page, brush, points, size: int) -> None:
     page.mouse.up()
 
 
-def wait_data(page, condition: str, canvas: str = CANVAS, timeout=600_000) -> dict:
-    """Wait until the node's live readout (its dataset `d`) meets `condition`; returns the readout."""
-    page.wait_for_function(f"() => {{ const d = {canvas}.root.dataset; return {condition}; }}", timeout=timeout)
-    return page.evaluate(f"() => ({{...{canvas}.root.dataset}})")
+def wait_data(page, condition: str, canvas: str = CANVAS, timeout=int(os.environ.get("SD_WAIT_MS", 600_000))) -> dict:
+    """Wait until the node's live readout (its dataset `d`) meets `condition`; returns the readout. A timeout names
+    the condition and the readout it last saw."""
+    readout = f"() => ({{...{canvas}.root.dataset, status: {canvas}.statusText}})"
+    try:
+        page.wait_for_function(f"() => {{ const d = {canvas}.root.dataset; return {condition}; }}", timeout=timeout)
+    except Exception as err:
+        raise AssertionError(f"waiting for {condition!r}: the readout is {page.evaluate(readout)}") from err
+    return page.evaluate(readout)

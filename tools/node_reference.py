@@ -1,6 +1,8 @@
-"""Print the README's node reference (markdown) from /object_info, so it always matches the nodes.
+"""The README's node reference (markdown) from /object_info, so it always matches the nodes (tests/host/test_server.py
+checks it against the running server's):
 
     python tools/node_reference.py --object-info object_info.json > /tmp/ref.md
+    python tools/node_reference.py --object-info object_info.json --readme README.md   # rewrite the section in place
 """
 from __future__ import annotations
 
@@ -39,7 +41,19 @@ def reference(object_info: dict, prefix: str = "SemanticDraw") -> str:
     return "\n".join(out)
 
 
+def replace_section(readme: str, section: str) -> str:
+    """`readme` with the text between its "## Node reference" heading and "### Errors" replaced by `section`."""
+    head, rest = readme.split("## Node reference\n\n", 1)
+    return f"{head}## Node reference\n\n{section.strip()}\n\n### Errors{rest.split(chr(10) + '### Errors', 1)[1]}"
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--object-info", type=Path, required=True)
-    print(reference(json.loads(ap.parse_args().object_info.read_text())))
+    ap.add_argument("--readme", type=Path, help="rewrite this README's node reference in place")
+    args = ap.parse_args()
+    text = reference(json.loads(args.object_info.read_text()))
+    if args.readme:
+        args.readme.write_text(replace_section(args.readme.read_text(), text))
+    else:
+        print(text)

@@ -1,14 +1,14 @@
 """Paint live in the real frontend, on each frontend + rendering combination: the Editor opened by its button, two
-strokes with two brushes by mouse, canvas pixels read back, Live on until 5 frames (full canvas resolution, shown in
-the editor and the node, never as a core preview on the node), a background image uploaded through the editor reaches
-the stream (unpainted pixels take its colour), a new stroke changes the shown frame inside its area and nowhere far
-from it, a prompt change reaches the stream, removing the image gives the unpainted pixels back to the background
-prompt, Stop leaves the server idle, Escape returns to the graph, save + reload restore the painting, the brushes and
-the background file, Queue Prompt renders an image. Then Live inside a subgraph (the node's execution id is its
-subgraph path). Frames are compared once the stream has settled (idle, every computed frame shown): a settled frame
-depends only on the scene (fixed per-slot noise). The tiny random model's prediction is about its noisy input whatever
-the prompt, so a stroke is seen against the background image (image colour -> the brush's prediction); prompt effects
-on the frame latents are measured in tests/host/test_live_inprocess.py."""
+strokes with two brushes by mouse, canvas pixels read back, Live on until the stream settles (frames at full canvas
+resolution, shown in the editor and the node, never as a core preview on the node), a background image uploaded
+through the editor reaches the stream (unpainted pixels take its colour), a new stroke changes the shown frame inside
+its area and nowhere far from it, a prompt change reaches the stream, removing the image gives the unpainted pixels
+back to the background prompt, Stop leaves the server idle, Escape returns to the graph, save + reload restore the
+painting, the brushes and the background file, Queue Prompt renders an image. Then Live inside a subgraph (the node's
+execution id is its subgraph path). Frames are compared once the stream has settled (idle, every computed frame
+shown): a settled frame depends only on the scene (fixed per-slot noise). The tiny random model's prediction is about
+its noisy input whatever the prompt, so a stroke is seen against the background image (image colour -> the brush's
+prediction); prompt effects on the frame latents are measured in tests/host/test_live_inprocess.py."""
 import json
 
 from PIL import Image
@@ -40,9 +40,11 @@ def test_paint_live_stop_save_reload_and_queue(canvas_page, tmp_path):
     assert at(data, 40, 40) == CLEAR  # unpainted stays clear (background)
     page.wait_for_function(f"() => {CANVAS}.w.painting.value.startsWith('semanticdraw/canvas_')")
 
-    # 3: Live on; 5 or more frames at the canvas size, shown in the editor and the node; no core preview on the node
+    # 3: Live on; frames at the canvas size until the stream settles (idle: it computes only while a frame can still
+    # change, and every computed frame is shown), in the editor and the node; no core preview on the node
     editor_button(page, "Live").click()
-    start = wait_data(page, "+d.liveFrames >= 5 && +d.previews >= 1 && d.liveState === 'running'")
+    start = wait_data(page, "d.liveState === 'running' && d.busy === 'false' && +d.liveFrames >= 2 "
+                            "&& +d.previews === +d.framesSent")
     assert page.evaluate(f"() => {CANVAS}.editor.frame.src.startsWith('data:image/jpeg')")
     assert page.evaluate(NO_CORE_PREVIEW) == [0, []]
 

@@ -247,6 +247,7 @@ def test_decoding_and_encoding_images_never_block_the_event_loop(pack, monkeypat
     """The event loop carries every client's websocket: while an update decodes its painting (held here until the
     test releases it) and while `read` encodes its PNG, other requests on the same loop are answered."""
     import asyncio
+    import concurrent.futures
     import threading
 
     from aiohttp import web
@@ -287,4 +288,6 @@ def test_decoding_and_encoding_images_never_block_the_event_loop(pack, monkeypat
                 release.set()
                 assert (await task).status == 200
             session.end("test over")
-    asyncio.run(scenario())
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # a loop of its own: the browser tests' Playwright (sync
+        pool.submit(asyncio.run, scenario()).result()  # API) leaves this thread's event loop marked running
+
