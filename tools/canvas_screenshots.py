@@ -25,6 +25,7 @@ from tools.workflow_screenshots import save_png  # noqa: E402
 COMBOS = [("fe1.27.10", None, False), (f"fe{browser.NEWEST_FRONTEND}", "newest", False),
           (f"fe{browser.NEWEST_FRONTEND}", "newest", True)]
 VIEW = (1600, 1200)
+BRUSH_COLOURS = ((0x87, 0xce, 0xeb), (0x22, 0x8b, 0x22), (0xff, 0xd7, 0x00))  # workflows/live_canvas.json's brushes
 WIDTH = 1200  # PNG width; quantized to a small palette
 STROKES = [(0, 10, [(4, 14), (96, 10), (188, 16), (252, 12)]),  # brush, size (% of the side), points on 256x256
            (1, 22, [(0, 230), (80, 200), (170, 215), (256, 190)]), (2, 12, [(200, 56), (206, 62)])]
@@ -44,7 +45,7 @@ def workflow(checkpoint: str, lora: str, size: int) -> dict:
 
 
 def save(png: bytes, path: Path) -> None:
-    save_png(png, path, WIDTH, colors=256)
+    save_png(png, path, WIDTH, colors=256, keep=BRUSH_COLOURS)
     print(f"{path} ({path.stat().st_size // 1024} KiB)")
 
 
@@ -70,7 +71,7 @@ def shoot_combo(session, server, name: str, vue: bool, theme: str, args, out: Pa
     page, errors = browser.open_frontend(session, server.url, *VIEW, vue=vue)
     stem = f"{name}-{'vue' if vue else 'classic'}-{theme}"
     show_graph(page, workflow(args.checkpoint.name, args.lora.name, args.size))
-    page.evaluate(f"""() => new Promise(r => {{  // the canvas node at the top left, at scale 1, as the workflow lays it out
+    page.evaluate(f"""() => new Promise(r => {{  // the canvas node at the top left, at scale 1
         const [x, y] = {CANVAS}.node.pos;
         app.canvas.ds.offset = [300 - x, 100 - y]; app.canvas.setDirty(true, true);
         requestAnimationFrame(() => requestAnimationFrame(r));

@@ -41,15 +41,21 @@ def shoot(page, workflow: Path, out: Path) -> Path:
     return save_png(page.locator("#graph-canvas").screenshot(), out / f"{workflow.stem}.png")
 
 
-def save_png(png: bytes, path: Path, width: int = WIDTH, colors: int = 96) -> Path:
-    """A screenshot scaled to `width` (never up) and quantized to a small palette, saved to `path`."""
+def save_png(png: bytes, path: Path, width: int = WIDTH, colors: int = 96, keep: tuple = ()) -> Path:
+    """A screenshot scaled to `width` (never up) and quantized to a small palette, saved to `path`. The `keep`
+    colours ((r, g, b) tuples, e.g. brush swatches: too few pixels for median cut to give them an entry of their
+    own) are in the palette exactly."""
     from PIL import Image
 
     with Image.open(io.BytesIO(png)) as im:
         im = im.convert("RGB")
         if im.width > width:
             im = im.resize((width, round(im.height * width / im.width)), Image.LANCZOS)
-        im.quantize(colors=colors, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+        palette = im.quantize(colors=colors - len(keep), method=Image.Quantize.MEDIANCUT).getpalette()
+        palette = palette[:3 * (colors - len(keep))] + [c for rgb in keep for c in rgb]
+        table = Image.new("P", (1, 1))
+        table.putpalette(palette + [0] * (768 - len(palette)))
+        im.quantize(palette=table, dither=Image.Dither.NONE).save(path, optimize=True)
     return path
 
 
