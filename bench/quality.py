@@ -46,7 +46,7 @@ from engine.sampling import STEPS, sample  # noqa: E402
 from engine.scene import LATENT, PROMPT, scene_masks  # noqa: E402
 from engine.stream import StreamConfig, StreamEngine, StreamRegion  # noqa: E402
 from tools.metrics import colour_names  # noqa: E402
-from tools.toy_world import COLOURS, Caption, ExactDenoiser, render, to_image, to_model  # noqa: E402
+from tools.toy_world import COLOURS, Caption, ExactDenoiser, karras_sigmas, render, to_image, to_model  # noqa: E402
 
 N = 32  # latent (= model) size; masks are given at the image size 8N
 IMG = 8 * N
@@ -56,12 +56,6 @@ WHITE = to_model(render(Caption(background="white"), N))[None].float()
 SMALL = 0.05  # a visible mask of at most 5% of the canvas is a small object
 LAYOUTS = ("random", "adjacent", "overlap", "small")
 SETTINGS = {"euler 4": ("euler", 4), "lcm 4": ("lcm", 4), "euler 20": ("euler", 20), "lcm 20": ("lcm", 20)}
-
-
-def karras_sigmas(steps: int, low: float = 0.03, high: float = 14.6, rho: float = 7.0) -> torch.Tensor:
-    """The schedule of tests/engine/test_semantic.py, ending in 0."""
-    ramp = torch.linspace(0, 1, steps)
-    return torch.cat([(high ** (1 / rho) + ramp * (low ** (1 / rho) - high ** (1 / rho))) ** rho, torch.zeros(1)])
 
 
 # -- scenes -------------------------------------------------------------------------------------------------------
@@ -204,18 +198,21 @@ def raw_masks(sc: Scene) -> torch.Tensor:
     return F.interpolate(torch.stack(sc.masks)[:, None], size=(N, N), mode="bilinear", align_corners=False)
 
 
+def canvas_x0(sc: Scene, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """`[p + 1, 3, N, N]`: the background's prediction (its prompt's x0, or the background image itself in a
+    LATENT scene) then each region's, for the one canvas `x`."""
+    conds = torch.arange(1, len(sc.masks) + 1) if sc.kind == LATENT else torch.arange(len(sc.masks) + 1)
+    x0 = sc.model(x.expand(len(conds), -1, -1, -1), sigma.expand(len(conds)), conds)
+    return torch.cat([sc.bg_latent, x0]) if sc.kind == LATENT else x0
+
+
 def comfy_x0(x: torch.Tensor, sigma: torch.Tensor, k: int, sc: Scene, bg_masked: bool = False) -> torch.Tensor:
     """EMULATION of ComfyUI core's `calc_cond_batch` on the same denoiser: `out = sum_c mult_c * x0_c /
     (1e-37 + sum_c mult_c)` with `mult` the bilinear-resized mask (strength 1) of each masked cond and 1 for the
     unmasked background prompt (`bg_masked`: the background cond masked by `1 - union` instead, a common workflow).
     A LATENT scene has no background prompt: its image stands in as a constant prediction of that weight (our
     extension; core has no such cond)."""
-    m = raw_masks(sc)
-    p = len(m)
-    conds = torch.arange(1, p + 1) if sc.kind == LATENT else torch.arange(p + 1)
-    x0 = sc.model(x.expand(len(conds), -1, -1, -1), sigma.expand(len(conds)), conds)
-    if sc.kind == LATENT:
-        x0 = torch.cat([sc.bg_latent, x0])
+    m, x0 = raw_masks(sc), canvas_x0(sc, x, sigma)
     bg = (1 - raw_masks_union(sc)) if bg_masked else torch.ones(1, 1, N, N)
     mult = torch.cat([bg, m])
     return (mult * x0).sum(0, keepdim=True) / (1e-37 + mult.sum(0, keepdim=True))
@@ -239,13 +236,10 @@ def multidiffusion(sc: Scene, sigmas: torch.Tensor, step: str) -> torch.Tensor:
     m = raw_masks(sc)
     w = torch.cat([(1 - m.sum(0, keepdim=True)).clamp(0, 1), m])  # [p + 1, 1, N, N]
     p = len(m)
-    conds = torch.arange(1, p + 1) if sc.kind == LATENT else torch.arange(p + 1)
     step_fn = STEPS[step]
     x = SPACE.add_noise(torch.zeros_like(sc.noise), sc.noise, sigmas[:1])
     for k in range(len(sigmas) - 1):
-        x0 = sc.model(x.expand(len(conds), -1, -1, -1), sigmas[k].expand(len(conds)), conds)
-        if sc.kind == LATENT:
-            x0 = torch.cat([sc.bg_latent, x0])
+        x0 = canvas_x0(sc, x, sigmas[k])
         noises = [sc.step_noises[k]] + [sc.own_noises[r, k] for r in range(1, p + 1)]
         xs = torch.cat([step_fn(x, x0[r:r + 1], sigmas[k], sigmas[k + 1], noises[r], SPACE) for r in range(p + 1)])
         x = (w * xs).sum(0, keepdim=True) / w.sum(0, keepdim=True).clamp_min(1e-8)

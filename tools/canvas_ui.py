@@ -3,8 +3,6 @@ workflow at scale 1, press the node's Editor button, pick a brush, drag strokes 
 buttons, wait on the node's live readout. Used by tests/browser and tools/canvas_screenshots.py."""
 from __future__ import annotations
 
-import os
-
 from tools.browser import load_workflow
 
 CANVAS = "app.graph.nodes.find(n => n.type === 'SemanticDrawCanvas').semanticdrawCanvas"  # the first canvas node
@@ -51,7 +49,7 @@ def drag(page, brush, points, size: int) -> None:
     page.mouse.up()
 
 
-def wait_data(page, condition: str, canvas: str = CANVAS, timeout=int(os.environ.get("SD_WAIT_MS", 600_000))) -> dict:
+def wait_data(page, condition: str, canvas: str = CANVAS, timeout=600_000) -> dict:
     """Wait until the node's live readout (its dataset `d`) meets `condition`; returns the readout. A timeout names
     the condition and the readout it last saw."""
     readout = f"() => ({{...{canvas}.root.dataset, status: {canvas}.statusText}})"

@@ -41,10 +41,18 @@ def reference(object_info: dict, prefix: str = "SemanticDraw") -> str:
     return "\n".join(out)
 
 
-def replace_section(readme: str, section: str) -> str:
-    """`readme` with the text between its "## Node reference" heading and "### Errors" replaced by `section`."""
-    head, rest = readme.split("## Node reference\n\n", 1)
-    return f"{head}## Node reference\n\n{section.strip()}\n\n### Errors{rest.split(chr(10) + '### Errors', 1)[1]}"
+HEADING, NEXT = "## Node reference\n\n", "\n### Errors"  # the README's section lies between these
+
+
+def section(readme: str) -> str:
+    """The README's node reference: the text between its heading and "### Errors"."""
+    return readme.split(HEADING, 1)[1].split(NEXT, 1)[0].strip()
+
+
+def replace_section(readme: str, text: str) -> str:
+    """`readme` with its node reference replaced by `text`."""
+    head, rest = readme.split(HEADING, 1)
+    return f"{head}{HEADING}{text.strip()}\n{NEXT}{rest.split(NEXT, 1)[1]}"
 
 
 if __name__ == "__main__":

@@ -68,6 +68,12 @@ def parse(prompt: str) -> Caption:
     return Caption(**found)
 
 
+def karras_sigmas(steps: int = 8, low: float = 0.03, high: float = 14.6, rho: float = 7.0) -> torch.Tensor:
+    """The schedule the toy world is sampled with (eps space, Karras et al.'s rho = 7 ramp), ending in 0."""
+    ramp = torch.linspace(0, 1, steps)
+    return torch.cat([(high ** (1 / rho) + ramp * (low ** (1 / rho) - high ** (1 / rho))) ** rho, torch.zeros(1)])
+
+
 def to_model(image: torch.Tensor) -> torch.Tensor:
     """Pictures `[..., H, W, 3]` in [0, 1] -> model space `[..., 3, H, W]` in [-1, 1]."""
     return (2 * image - 1).movedim(-1, -3)

@@ -11,15 +11,9 @@ from engine import eps_space, make_plan, noise_levels, process_masks, regional_x
 from engine.sampling import sample
 from engine.scene import PROMPT, scene_masks
 from tools.metrics import classify, colour_share
-from tools.toy_world import Caption, ExactDenoiser, render, to_image, to_model
+from tools.toy_world import Caption, ExactDenoiser, karras_sigmas, render, to_image, to_model
 
 torch.set_num_threads(1)
-
-
-def karras_sigmas(steps: int = 8, low: float = 0.03, high: float = 14.6, rho: float = 7.0) -> torch.Tensor:
-    ramp = torch.linspace(0, 1, steps)
-    sigmas = (high ** (1 / rho) + ramp * (low ** (1 / rho) - high ** (1 / rho))) ** rho
-    return torch.cat([sigmas, torch.zeros(1)])
 
 
 def box(n: int, top: int, left: int, bottom: int, right: int) -> tuple[torch.Tensor, torch.Tensor]:

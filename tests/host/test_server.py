@@ -10,7 +10,7 @@ from conftest import tiny_model_map
 from tools import tiny_models
 from tools.comfy_host import MODEL_INPUTS, ui_to_api
 from tools.find_comfyui import REPO
-from tools.node_reference import reference
+from tools.node_reference import reference, section
 
 WORKFLOWS = sorted((REPO / "workflows").glob("*.json"))
 PACK_NODES = {"SemanticDrawRegion", "SemanticDrawRegionFromConditioning", "SemanticDrawRegionStack",
@@ -42,11 +42,11 @@ def test_object_info_lists_every_node_with_its_inputs(comfy_server):
     for node in PACK_NODES:
         inputs = {**info[node]["input"].get("required", {}), **info[node]["input"].get("optional", {})}
         assert inputs, node
-        section = readme.split(f"(`{node}`)")[1].split("\n### ")[0]
+        entry = readme.split(f"(`{node}`)")[1].split("\n### ")[0]
         for name in inputs:
-            assert f"`{name}`" in section, f"README's node reference lacks {node}.{name}"
-    written = readme.split("## Node reference\n\n")[1].split("\n### Errors")[0].strip()
-    assert written == reference(info).strip(), "README's node reference is stale: python tools/node_reference.py"
+            assert f"`{name}`" in entry, f"README's node reference lacks {node}.{name}"
+    stale = "README's node reference is stale: python tools/node_reference.py --readme README.md"
+    assert section(readme) == reference(info).strip(), stale
 
 
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.stem)
