@@ -25,7 +25,6 @@ from tools.workflow_screenshots import save_png  # noqa: E402
 COMBOS = [("fe1.27.10", None, False), (f"fe{browser.NEWEST_FRONTEND}", "newest", False),
           (f"fe{browser.NEWEST_FRONTEND}", "newest", True)]
 VIEW = (1600, 1200)
-BRUSH_COLOURS = ((0x87, 0xce, 0xeb), (0x22, 0x8b, 0x22), (0xff, 0xd7, 0x00))  # workflows/live_canvas.json's brushes
 WIDTH = 1200  # PNG width; quantized to a small palette
 STROKES = [(0, 10, [(4, 14), (96, 10), (188, 16), (252, 12)]),  # brush, size (% of the side), points on 256x256
            (1, 22, [(0, 230), (80, 200), (170, 215), (256, 190)]), (2, 12, [(200, 56), (206, 62)])]
@@ -44,8 +43,17 @@ def workflow(checkpoint: str, lora: str, size: int) -> dict:
     return wf
 
 
+def brush_colours() -> tuple:
+    """(r, g, b) of each brush of workflows/live_canvas.json: kept exact in the PNG palette (the swatches are too
+    small for median cut to give them entries of their own)."""
+    nodes = json.loads((REPO / "workflows" / "live_canvas.json").read_text())["nodes"]
+    values = next(n for n in nodes if n["type"] == "SemanticDrawCanvas")["widgets_values"]
+    brushes = next(json.loads(v) for v in values if isinstance(v, str) and v.startswith("[{"))
+    return tuple(tuple(bytes.fromhex(b["colour"][1:])) for b in brushes)
+
+
 def save(png: bytes, path: Path) -> None:
-    save_png(png, path, WIDTH, colors=256, keep=BRUSH_COLOURS)
+    save_png(png, path, WIDTH, colors=256, keep=brush_colours())
     print(f"{path} ({path.stat().st_size // 1024} KiB)")
 
 
