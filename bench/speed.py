@@ -36,7 +36,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tools import inprocess  # noqa: E402
 
-FULL_SD15 = {"channel_mult": [1, 2, 4, 4], "num_res_blocks": [2, 2, 2, 2], "transformer_depth": [1, 1, 1, 0],
+FULL_SD15 = {"channel_mult": [1, 2, 4, 4], "num_res_blocks": [2, 2, 2, 2],
+             "transformer_depth": [1, 1, 1, 1, 1, 1, 0, 0],  # per res block, as ComfyUI's detection gives it
              "transformer_depth_output": [1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0]}
 MD_CFG = 7.5
 
@@ -131,6 +132,7 @@ class Bench:
         self.model = inprocess.tiny_model("sd15")
         self.dtype = torch.float16 if gpu else torch.float32
         if gpu:
+            self.model.model.diffusion_model.dtype = self.dtype  # what apply_model casts inputs to (built in fp32)
             self.model = comfy.model_patcher.ModelPatcher(self.model.model.to(self.device, self.dtype),
                                                           load_device=self.device, offload_device=self.device)
         self.base = self.model.model

@@ -21,7 +21,7 @@ from typing import Callable, Optional
 from .find_comfyui import REPO
 
 FRONTEND_ONLY = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
-MUTED = {2, 4}  # never / bypass
+NEVER, BYPASS = 2, 4  # node modes: muted (its consumers lose the input), bypassed (they get its input of that type)
 MODEL_INPUTS = {"ckpt_name": "checkpoints", "unet_name": "diffusion_models", "lora_name": "loras", "vae_name": "vae",
                 "control_net_name": "controlnet"}
 
@@ -170,7 +170,8 @@ def _widget_names(info: dict) -> list[tuple[str, bool]]:
 def ui_to_api(workflow: dict, object_info: dict) -> dict:
     """Convert a UI-format workflow (as saved by the frontend) into an API prompt.
 
-    Notes, muted and bypassed nodes are dropped; Reroutes are followed to their source;
+    Notes and muted nodes are dropped; Reroutes are followed to their source, and so are bypassed nodes, as the
+    frontend does (an output takes the node's first input of the same type; none: the consumer loses the input);
     a PrimitiveNode's value goes into the widget it drives.
     """
     nodes = {n["id"]: n for n in workflow["nodes"]}
@@ -179,14 +180,18 @@ def ui_to_api(workflow: dict, object_info: dict) -> dict:
     def source(link_id):
         _, src, slot = links[link_id][:3]
         node = nodes[src]
-        while node["type"] == "Reroute":
-            _, src, slot = links[node["inputs"][0]["link"]][:3]
+        while node["type"] == "Reroute" or node.get("mode", 0) == BYPASS:
+            kind = node["outputs"][slot]["type"] if node.get("mode", 0) == BYPASS else None
+            through = [i for i in node.get("inputs", []) if kind is None or i.get("type") == kind]
+            if not through or through[0].get("link") is None:
+                return None, None
+            _, src, slot = links[through[0]["link"]][:3]
             node = nodes[src]
         return node, slot
 
     prompt = {}
     for nid, node in nodes.items():
-        if node["type"] in FRONTEND_ONLY or node.get("mode", 0) in MUTED:
+        if node["type"] in FRONTEND_ONLY or node.get("mode", 0) in (NEVER, BYPASS):
             continue
         if node["type"] not in object_info:
             raise ComfyError(f"node {nid}: type '{node['type']}' is not installed on this ComfyUI")
@@ -201,9 +206,9 @@ def ui_to_api(workflow: dict, object_info: dict) -> dict:
             if inp.get("link") is None:
                 continue
             src, slot = source(inp["link"])
-            if src["type"] == "PrimitiveNode":
+            if src is not None and src["type"] == "PrimitiveNode":
                 inputs[inp["name"]] = src["widgets_values"][0]
-            elif src.get("mode", 0) not in MUTED:
+            elif src is not None and src.get("mode", 0) != NEVER:
                 inputs[inp["name"]] = [str(src["id"]), slot]
         prompt[str(nid)] = {"class_type": node["type"], "inputs": inputs}
     return prompt

@@ -86,13 +86,21 @@ def test_ui_to_api_handles_frontend_only_and_muted_nodes():
                     {"id": 6, "type": "PrimitiveNode", "widgets_values": [9]},
                     {"id": 7, "type": "KSampler", "mode": 0, "widgets_values": [1, "fixed", 2, 3.0],
                      "inputs": [{"name": "model", "link": 3},
-                                {"name": "seed", "link": 4, "widget": {"name": "seed"}}]}],
+                                {"name": "seed", "link": 4, "widget": {"name": "seed"}}]},
+                    {"id": 8, "type": "Patch", "mode": 4,  # bypassed: its MODEL output passes its MODEL input on
+                     "inputs": [{"name": "seed", "type": "INT", "link": 5}, {"name": "model", "type": "MODEL",
+                                                                           "link": 6}],
+                     "outputs": [{"name": "MODEL", "type": "MODEL"}, {"name": "LATENT", "type": "LATENT"}]},
+                    {"id": 9, "type": "KSampler", "mode": 0, "widgets_values": [1, "fixed", 2, 3.0],
+                     "inputs": [{"name": "model", "link": 7}, {"name": "latent", "link": 8}]}],
           "links": [[1, 1, 0, 2, 0, "MODEL"], [2, 2, 0, 3, 0, "MODEL"], [3, 1, 0, 7, 0, "MODEL"],
-                    [4, 6, 0, 7, 1, "INT"]]}
+                    [4, 6, 0, 7, 1, "INT"], [5, 6, 0, 8, 0, "INT"], [6, 2, 0, 8, 1, "MODEL"], [7, 8, 0, 9, 0, "MODEL"],
+                    [8, 8, 1, 9, 1, "LATENT"]]}
     api = ui_to_api(ui, info)
-    assert set(api) == {"1", "3", "7"}
+    assert set(api) == {"1", "3", "7", "9"}
     assert api["3"]["inputs"] == {"seed": 7, "steps": 4, "cfg": 1.5, "model": ["1", 0]}
     assert api["7"]["inputs"]["seed"] == 9
+    assert api["9"]["inputs"] == {"seed": 1, "steps": 2, "cfg": 3.0, "model": ["1", 0]}  # no LATENT input to pass
 
 
 # -- content of the workflows' images -----------------------------------------------------------------------------
