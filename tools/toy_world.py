@@ -141,11 +141,14 @@ def _matches(name: Optional[str], names: Sequence[str]) -> torch.Tensor:
     return torch.tensor([name is None or n == name for n in names])
 
 
-def _draw(generator: Optional[torch.Generator], k: int) -> int:
+PLAIN_SHARE, KEEP = 0.1, 0.7  # `sample_images`: share of plain images, chance that a caption keeps an attribute
+
+
+def draw(generator: Optional[torch.Generator], k: int) -> int:
     return int(torch.randint(k, (1,), generator=generator))
 
 
-def _coin(generator: Optional[torch.Generator], p: float) -> bool:
+def coin(generator: Optional[torch.Generator], p: float) -> bool:
     return bool(torch.rand(1, generator=generator) < p)
 
 
@@ -153,8 +156,17 @@ def _article(words: str) -> str:
     return ("an " if words[0] in "aeiou" else "a ") + words
 
 
+def caption_text(colour: Optional[str], shape: Optional[str], background: Optional[str]) -> str:
+    """The caption `sample_images` writes for the attributes it keeps ("a red circle on a blue background", "a red
+    thing", "a circle", ""); no colour and no shape with a background: a plain image ("a green background")."""
+    if colour is None and shape is None:
+        return f"{_article(background)} background" if background else ""
+    thing = _article(" ".join(w for w in (colour, shape or "thing") if w))
+    return thing + (f" on {_article(background)} background" if background else "")
+
+
 def sample_images(n: int, size: int = 16, generator: Optional[torch.Generator] = None,
-                  plain_share: float = 0.1, keep: float = 0.7) -> tuple[torch.Tensor, list[str]]:
+                  plain_share: float = PLAIN_SHARE, keep: float = KEEP) -> tuple[torch.Tensor, list[str]]:
     """`n` random pictures `[n, size, size, 3]` float64 of the data set with their captions, for training.
 
     A `plain_share` of the images is plain ("a green background", or "" with probability `1 - keep`); the others
@@ -165,21 +177,20 @@ def sample_images(n: int, size: int = 16, generator: Optional[torch.Generator] =
     names, g = list(COLOURS), generator
     images, captions = [], []
     for _ in range(n):
-        background = names[_draw(g, len(names))]
-        if _coin(g, plain_share):
+        background = names[draw(g, len(names))]
+        if coin(g, plain_share):
             images.append(render(Caption(background=background), size))
-            captions.append(f"{_article(background)} background" if _coin(g, keep) else "")
+            captions.append(caption_text(None, None, background if coin(g, keep) else None))
             continue
-        colour = names[_draw(g, len(names) - 1)]
+        colour = names[draw(g, len(names) - 1)]
         colour = colour if colour != background else names[-1]  # uniform over the colours other than background
-        shape, area = SHAPES[_draw(g, len(SHAPES))], AREAS[_draw(g, len(AREAS))]
-        centre = (_draw(g, size) + 0.5, _draw(g, size) + 0.5)
+        shape, area = SHAPES[draw(g, len(SHAPES))], AREAS[draw(g, len(AREAS))]
+        centre = (draw(g, size) + 0.5, draw(g, size) + 0.5)
         images.append(render(Caption(colour, shape, background), size, area, centre))
-        said = [word if _coin(g, keep) else None for word in (colour, shape, background)]
+        said = [word if coin(g, keep) else None for word in (colour, shape, background)]
         if said[2] is not None and said[0] is None and said[1] is None:
             said[1] = shape
-        thing = _article(" ".join(w for w in (said[0], said[1] or "thing") if w))
-        captions.append(thing + (f" on {_article(said[2])} background" if said[2] else "") if any(said) else "")
+        captions.append(caption_text(*said))
     return torch.stack(images), captions
 
 

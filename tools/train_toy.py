@@ -47,28 +47,18 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tools import inprocess, tiny_models  # noqa: E402
-from tools.toy_world import AREAS, COLOURS, SHAPES, colour_table, object_masks  # noqa: E402
+from tools.toy_world import (AREAS, COLOURS, KEEP, PLAIN_SHARE, SHAPES, caption_text, coin, colour_table,  # noqa: E402
+                              draw, object_masks)
 
 WEIGHTS = Path(__file__).with_name("toy_mmdit.safetensors")  # committed: `main --retrain` makes it again
 RECIPE = dict(steps=2200, depth=3, patch=2, share32=0.0)  # about 20 minutes on the 2-core machine (2 threads)
 SHIFT = 3.0  # SD3's sampling shift (comfy.supported_models.SD3)
 
 
-def caption(colour: str | None, shape: str | None, background: str | None) -> str:
-    """The caption `tools.toy_world.sample_images` writes for the attributes it keeps ("a red circle on a blue
-    background", "a red thing", "a circle", ""); `colour` and `shape` None with a background: a plain image."""
-    art = lambda w: ("an " if w[0] in "aeiou" else "a ") + w
-    if colour is None and shape is None:
-        return f"{art(background)} background" if background else ""
-    thing = art(" ".join(w for w in (colour, shape or "thing") if w))
-    return thing + (f" on {art(background)} background" if background else "")
-
-
 FULL = [(c, s, b) for c in COLOURS for s in SHAPES for b in COLOURS if b != c]  # the gate's captions
 CAPTIONS = sorted({(c if kc else None, s if ks or (kb and not kc) else None, b if kb else None)
                    for c, s, b in FULL for kc in (0, 1) for ks in (0, 1) for kb in (0, 1)} |
-                  {(None, None, b) for b in COLOURS}, key=lambda t: caption(*t))
-KEEP, PLAIN = 0.7, 0.1  # sample_images' defaults: share of attributes a caption keeps, share of plain images
+                  {(None, None, b) for b in COLOURS}, key=lambda t: caption_text(*t))
 
 
 def colour_latents() -> torch.Tensor:
@@ -85,7 +75,7 @@ def encode_captions(clip_sd: dict) -> tuple[torch.Tensor, torch.Tensor]:
     model = sd3_clip.sd3_clip(clip_l=True, clip_g=False, t5=False)()
     model.clip_l.load_state_dict(clip_sd)
     tok = sd3_clip.SD3Tokenizer()
-    out = [model.encode_token_weights(tok.tokenize_with_weights(caption(*c)))[:2] for c in CAPTIONS]
+    out = [model.encode_token_weights(tok.tokenize_with_weights(caption_text(*c)))[:2] for c in CAPTIONS]
     return torch.cat([o[0] for o in out]).float(), torch.cat([o[1] for o in out]).float()
 
 
@@ -111,16 +101,17 @@ def build_mmdit(depth: int, patch: int):
 
 
 class Data:
-    """Random toy-world batches at latent resolution with their captions (indices into `CAPTIONS`), drawn as
-    `tools.toy_world.sample_images` draws them (a `PLAIN` share of plain images, each caption attribute kept with
-    probability `KEEP`), objects inside the canvas; and the exact posterior mean of that distribution."""
+    """Random toy-world batches at latent resolution (`sizes` latent pixels a side) with their captions (indices into
+    `CAPTIONS`), drawn as `tools.toy_world.sample_images` draws them (a `PLAIN_SHARE` of plain images, each caption
+    attribute kept with probability `KEEP`), objects inside the canvas; and the exact posterior mean of that
+    distribution."""
 
-    def __init__(self, seed: int):
+    def __init__(self, seed: int, sizes: tuple[int, ...] = (16, 32)):
         self.z, self.g = colour_latents(), torch.Generator().manual_seed(seed)
         # per size: all masks [M, P]; per shape and area, the rows of objects inside the canvas; per shape, the log
         # prior of each of its rows (areas equally likely, then positions: small objects have more of them)
         self.masks, self.rows, self.log_prior = {}, {}, {}
-        for size in (16, 32):
+        for size in sizes:
             masks = object_masks(size)[0].float()
             area = torch.tensor(AREAS).repeat_interleave(size * size).repeat(len(SHAPES)) * size * size
             inside, per_area = masks.sum((1, 2)) >= 0.99 * area, size * size
@@ -134,25 +125,19 @@ class Data:
         names = list(COLOURS)
         self.pairs = torch.tensor([(a, b) for a in range(len(names)) for b in range(len(names)) if a != b])  # [Q, 2]
 
-    def _draw(self, k: int) -> int:
-        return int(torch.randint(k, (1,), generator=self.g))
-
-    def _coin(self, p: float) -> bool:
-        return bool(torch.rand(1, generator=self.g) < p)
-
     def batch(self, n: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         names, x0, idx = list(COLOURS), torch.empty(n, 16, size * size), []
         for i in range(n):
-            bg = self._draw(len(names))
-            if self._coin(PLAIN):
+            bg = draw(self.g, len(names))
+            if coin(self.g, PLAIN_SHARE):
                 x0[i] = self.z[bg][:, None]
-                idx.append(self.index[(None, None, names[bg] if self._coin(KEEP) else None)])
+                idx.append(self.index[(None, None, names[bg] if coin(self.g, KEEP) else None)])
                 continue
-            fg, shape = (bg + 1 + self._draw(len(names) - 1)) % len(names), self._draw(len(SHAPES))
-            rows = self.rows[size][shape][self._draw(len(self.rows[size][shape]))]
-            m = self.masks[size][rows[self._draw(len(rows))]]
+            fg, shape = (bg + 1 + draw(self.g, len(names) - 1)) % len(names), draw(self.g, len(SHAPES))
+            rows = self.rows[size][shape][draw(self.g, len(self.rows[size][shape]))]
+            m = self.masks[size][rows[draw(self.g, len(rows))]]
             x0[i] = self.z[bg][:, None] + (self.z[fg] - self.z[bg])[:, None] * m
-            kept = [self._coin(KEEP) for _ in range(3)]
+            kept = [coin(self.g, KEEP) for _ in range(3)]
             kept[1] = kept[1] or (kept[2] and not kept[0])
             idx.append(self.index[tuple(w if k else None for w, k in zip((names[fg], SHAPES[shape], names[bg]), kept))])
         return x0.reshape(n, 16, size, size), torch.tensor(idx)
@@ -182,7 +167,7 @@ class Data:
                 a = A[on][:, :, None]
                 ll = (a * (S[:, self.pairs[:, 0]] - S[:, self.pairs[:, 1]]) + base[on][:, :, None]
                       - a ** 2 * (((za - zb) * zb).sum(1)[:, None] * s1 + (za - zb).pow(2).sum(1)[:, None] * s2 / 2))
-                prior = torch.where(is_empty[on], math.log((1 - PLAIN) * (1 - KEEP) ** 3), 0.0)[:, None, None]
+                prior = torch.where(is_empty[on], math.log((1 - PLAIN_SHARE) * (1 - KEEP) ** 3), 0.0)[:, None, None]
                 ll = ll * inv[on][:, :, None] + self.log_prior[size][k] + prior
                 obj[on] = torch.where(allowed[on][:, :, None], ll, -math.inf)
             logits.append(obj.flatten(1))
@@ -190,7 +175,7 @@ class Data:
         plain_ok = torch.tensor([[CAPTIONS[i][0] is None and CAPTIONS[i][1] is None and CAPTIONS[i][2] in (None, c)
                                   for c in names] for i in idx])  # [n, K]
         # plain against object images (their logits lack the 1 / (7 * 3) of the object colour and shape choice)
-        plain = (A * (R @ z.T) - A ** 2 * P * z.pow(2).sum(1) / 2) * inv + math.log(PLAIN * (1 - KEEP) * 21)
+        plain = (A * (R @ z.T) - A ** 2 * P * z.pow(2).sum(1) / 2) * inv + math.log(PLAIN_SHARE * (1 - KEEP) * 21)
         logits.append(torch.where(plain_ok, plain, -math.inf))
         w = torch.softmax(torch.cat(logits, 1), 1).split([t.shape[1] for t in logits], 1)
         const, spatial = w[-1] @ z, 0.0  # plain images; then each shape's objects b + (a - b) m
@@ -224,19 +209,18 @@ class OneContextToken:
 
 
 def train(steps: int, depth: int, patch: int, batch: int = 32, lr: float = 2e-3, seed: int = 0,
-          share32: float = 0.6, init: dict | None = None, device: str = "cpu", log=print) -> dict:
-    """Train for `steps` AdamW steps (from the MMDiT state dict `init` if given) on `device` (the committed weights
-    are the CPU recipe's); returns the state dict (on CPU)."""
+          share32: float = 0.6, init: dict | None = None, log=print) -> dict:
+    """Train for `steps` AdamW steps (from the MMDiT state dict `init` if given); returns the state dict."""
     from tools.toy_checkpoint import toy_clip_l
     torch.manual_seed(seed)
     clip = {k: v.float() for k, v in toy_clip_l().items()}
-    pooled = encode_captions(clip)[1].to(device)
-    net, data = build_mmdit(depth, patch), Data(seed)
+    pooled = encode_captions(clip)[1]
+    net, data = build_mmdit(depth, patch), Data(seed, tuple(s for s, used in ((16, share32 < 1), (32, share32 > 0))
+                                                          if used))
     if init is not None:
         net.load_state_dict({k: v.float() for k, v in init.items()})
-    net = net.to(device)
     net.context_embedder.requires_grad_(False)  # stays zero (build_mmdit zeroes it): see OneContextToken
-    ctx = torch.zeros(1, 1, 4096, device=device)
+    ctx = torch.zeros(1, 1, 4096)
     log(f"mmdit depth {depth} patch {patch}: {sum(p.numel() for p in net.parameters()) / 1e6:.2f} M parameters")
     opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=lr, weight_decay=0.0,
                             betas=(0.9, 0.99))
@@ -252,9 +236,8 @@ def train(steps: int, depth: int, patch: int, batch: int = 32, lr: float = 2e-3,
         noise = torch.randn(x0.shape, generator=g)
         xt = (1 - s) * x0 + s * noise
         target = (xt - data.posterior_x0(xt, s, idx)) / s  # E[noise - x0 | xt]: the loss's minimiser, exactly
-        xt, s, target = xt.to(device), s.to(device), target.to(device)
         with OneContextToken():
-            out = net(xt, s.flatten() * 1000, context=ctx.expand(n, -1, -1), y=pooled[idx.to(device)])
+            out = net(xt, s.flatten() * 1000, context=ctx.expand(n, -1, -1), y=pooled[idx])
         loss = (out - target).pow(2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -264,7 +247,7 @@ def train(steps: int, depth: int, patch: int, batch: int = 32, lr: float = 2e-3,
         if (step + 1) % 100 == 0:
             log(f"step {step + 1} {time.time() - start:.0f}s loss {ema:.4f}")
     log(f"trained {steps} steps in {time.time() - start:.0f}s")
-    return {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    return {k: v.detach() for k, v in net.state_dict().items()}
 
 
 def gate(path, n: int = 48, seed: int = 0, steps: int = 8, cfg: float = 1.0, scheduler: str = "simple",
@@ -287,8 +270,8 @@ def gate(path, n: int = 48, seed: int = 0, steps: int = 8, cfg: float = 1.0, sch
         want = rng.choice(FULL)
         latent = torch.zeros(1, 16, size // 8, size // 8)
         noise = comfy.sample.prepare_noise(latent, seed + i)
-        out = comfy.sample.sample(model, noise, steps, cfg, "euler", scheduler, enc(caption(*want)), negative, latent,
-                                  seed=seed + i, disable_pbar=True)
+        out = comfy.sample.sample(model, noise, steps, cfg, "euler", scheduler, enc(caption_text(*want)), negative,
+                                  latent, seed=seed + i, disable_pbar=True)
         got = classify(vae.decode(out)[0].float())
         colour += got[0] == want[0]
         background += got[2] == want[2]
@@ -296,7 +279,7 @@ def gate(path, n: int = 48, seed: int = 0, steps: int = 8, cfg: float = 1.0, sch
             big += 1
             shape += got[1] == want[1]
         if i < 8:
-            log(f"  {caption(*want)} -> {got[:3]} area {float(got[3].float().mean()):.2f}")
+            log(f"  {caption_text(*want)} -> {got[:3]} area {float(got[3].float().mean()):.2f}")
     result = {"colour": colour / n, "shape": shape / max(big, 1), "big": big, "background": background / n, "n": n}
     log(f"gate {path}: {result}")
     return result
@@ -306,24 +289,23 @@ def checkpoint() -> Path:
     """Path of the toy checkpoint in `tiny_models.cache_dir()` (named by its weights' hash), assembled when missing from
     the committed MMDiT weights `WEIGHTS` (trained when they are missing too), the toy CLIP-L and the linear VAE."""
     import hashlib
-    inprocess.load_host()
-    weights = mmdit_weights()
-    digest = hashlib.sha256(WEIGHTS.read_bytes()).hexdigest()[:12]  # FORMAT: the CLIP's and VAE's construction
-    path = tiny_models.cache_dir() / f"toy_sd3_v{tiny_models.FORMAT}_{digest}.safetensors"
-    if not path.is_file():
-        from tools.toy_checkpoint import checkpoint_dict
-        tiny_models._write(path, checkpoint_dict(weights))
-    return path
-
-
-def mmdit_weights() -> dict[str, torch.Tensor]:
-    """The trained MMDiT's state dict: `WEIGHTS` (float16, without the context embedder, which is zero), or a
-    fresh training run (`RECIPE`) written there."""
     import safetensors.torch
+    inprocess.load_host()
     if not WEIGHTS.is_file():
         sd = train(**RECIPE)
         safetensors.torch.save_file({k: v.half().contiguous() for k, v in sd.items() if "context_embedder" not in k},
                                     WEIGHTS)
+    digest = hashlib.sha256(WEIGHTS.read_bytes()).hexdigest()[:12]  # FORMAT: the CLIP's and VAE's construction
+    path = tiny_models.cache_dir() / f"toy_sd3_v{tiny_models.FORMAT}_{digest}.safetensors"
+    if not path.is_file():
+        from tools.toy_checkpoint import checkpoint_dict
+        tiny_models._write(path, checkpoint_dict(mmdit_weights()))
+    return path
+
+
+def mmdit_weights() -> dict[str, torch.Tensor]:
+    """The trained MMDiT's state dict: `WEIGHTS` (float16, without the context embedder, which is zero)."""
+    import safetensors.torch
     sd = safetensors.torch.load_file(WEIGHTS)
     hidden = 64 * RECIPE["depth"]
     return sd | {"context_embedder.weight": torch.zeros(hidden, 4096), "context_embedder.bias": torch.zeros(hidden)}

@@ -18,7 +18,7 @@ CAPTIONS = [(None, None, None), (None, None, "red"), ("red", None, None), (None,
 def data():
     inprocess.load_host()
     from tools.train_toy import Data
-    return Data(0)
+    return Data(0, sizes=(16,))
 
 
 def brute_force_x0(data, xt: torch.Tensor, s: float, caption: tuple, size: int) -> torch.Tensor:
