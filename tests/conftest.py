@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from tools import browser, tiny_models
+from tools import browser, tiny_models, train_toy
 from tools.comfy_host import ComfyServer
 from tools.find_comfyui import REPO, find_comfyui
 
@@ -22,16 +22,25 @@ def pytest_runtest_makereport(item, call):
 
 
 def make_server(front_end_root=None) -> ComfyServer:
-    """A ComfyServer with the tiny checkpoints and the workflow assets (not started); `front_end_root` serves another
-    frontend than the host's pinned one."""
+    """A ComfyServer with the tiny checkpoints, the toy-world checkpoint and the workflow assets (not started);
+    `front_end_root` serves another frontend than the host's pinned one."""
     comfyui = find_comfyui()
     if comfyui is None:
         pytest.skip("ComfyUI host not found: set COMFYUI_PATH or put ComfyUI at ~/ComfyUI")
     files = tiny_models.ensure_all()
-    models = {"checkpoints": [files["sd15"], files["sd3"]], "loras": [files["lora"], files["region_lora"]],
+    models = {"checkpoints": [files["sd15"], files["sd3"], train_toy.checkpoint()],
+              "loras": [files["lora"], files["region_lora"]],
               "controlnet": [files["controlnet"]]}
     inputs = sorted((REPO / "workflows" / "assets").glob("*.png"))
     return ComfyServer(comfyui, models=models, inputs=inputs, python=sys.executable, front_end_root=front_end_root)
+
+
+@pytest.fixture(scope="session")
+def toy_checkpoint():
+    """The toy-world checkpoint file (tools/train_toy.py), which every test server also serves."""
+    if find_comfyui() is None:
+        pytest.skip("ComfyUI host not found: set COMFYUI_PATH or put ComfyUI at ~/ComfyUI")
+    return train_toy.checkpoint()
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,8 @@ it; dark and light theme; the host's pinned frontend and the newest one (classic
 
     python tools/canvas_screenshots.py [--checkpoint FILE.safetensors] [--lora FILE.safetensors] [--size 128]
 
-Starts a headless ComfyUI with the checkpoint (default: the tiny random SD1.5 test model, whose frames are noise),
+Starts a headless ComfyUI with the checkpoint (default: the toy-world checkpoint of tools/train_toy.py, with the
+workflow's LoRA and ModelSamplingDiscrete nodes bypassed as the main command does: each stroke in its brush's colour),
 opens workflows/live_canvas.json, paints three strokes by mouse in the Editor, runs Live until the stream idles and
 saves one PNG per state: `<frontend>-<rendering>-<theme>-<state>.png`.
 """
@@ -16,7 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tools import browser, tiny_models  # noqa: E402
+from tools import browser, tiny_models, train_toy  # noqa: E402
 from tools.canvas_ui import CANVAS, drag, editor_button, open_editor, show_graph, wait_data  # noqa: E402
 from tools.comfy_host import ComfyServer  # noqa: E402
 from tools.find_comfyui import REPO, find_comfyui  # noqa: E402
@@ -30,7 +31,7 @@ STROKES = [(0, 10, [(4, 14), (96, 10), (188, 16), (252, 12)]),  # brush, size (%
            (1, 22, [(0, 230), (80, 200), (170, 215), (256, 190)]), (2, 12, [(200, 56), (206, 62)])]
 
 
-def workflow(checkpoint: str, lora: str, size: int) -> dict:
+def workflow(checkpoint: str, lora: str, size: int, bypass: bool) -> dict:
     wf = json.loads((REPO / "workflows" / "live_canvas.json").read_text())
     for node in wf["nodes"]:
         v = node.get("widgets_values")
@@ -38,6 +39,8 @@ def workflow(checkpoint: str, lora: str, size: int) -> dict:
             v[0] = checkpoint
         elif node["type"] == "LoraLoader":
             v[0] = lora
+        if bypass and node["type"] in ("LoraLoader", "ModelSamplingDiscrete"):
+            node["mode"] = 4
         elif node["type"] in ("SemanticDrawCanvas", "EmptyLatentImage"):
             v[0] = v[1] = size
     return wf
@@ -78,7 +81,7 @@ def shoot_combo(session, server, name: str, vue: bool, theme: str, args, out: Pa
     browser.set_settings(server.url, {"Comfy.ColorPalette": theme})
     page, errors = browser.open_frontend(session, server.url, *VIEW, vue=vue)
     stem = f"{name}-{'vue' if vue else 'classic'}-{theme}"
-    show_graph(page, workflow(args.checkpoint.name, args.lora.name, args.size))
+    show_graph(page, workflow(args.checkpoint.name, args.lora.name, args.size, args.toy))
     page.evaluate(f"""() => new Promise(r => {{  // the canvas node at the top left, at scale 1
         const [x, y] = {CANVAS}.node.pos;
         app.canvas.ds.offset = [300 - x, 100 - y]; app.canvas.setDirty(true, true);
@@ -104,13 +107,14 @@ def shoot_combo(session, server, name: str, vue: bool, theme: str, args, out: Pa
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--checkpoint", type=Path, help="a checkpoint file (default: the tiny random SD1.5 test model)")
+    ap.add_argument("--checkpoint", type=Path, help="a checkpoint file (default: the toy-world checkpoint)")
     ap.add_argument("--lora", type=Path, help="an LCM LoRA file (default: the tiny empty LoRA: no change)")
     ap.add_argument("--size", type=int, default=128, help="canvas width and height (multiple of 8)")
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "canvas")
     args = ap.parse_args()
     files = tiny_models.ensure_all()
-    args.checkpoint = (args.checkpoint or files["sd15"]).resolve()
+    args.toy = args.checkpoint is None
+    args.checkpoint = (args.checkpoint or train_toy.checkpoint()).resolve()
     args.lora = (args.lora or files["lora"]).resolve()
     args.out.mkdir(parents=True, exist_ok=True)
     models = {"checkpoints": [args.checkpoint], "loras": [args.lora]}

@@ -215,10 +215,16 @@ def ui_to_api(workflow: dict, object_info: dict) -> dict:
 
 
 def run_workflow(path: Path, server: ComfyServer, model_map: Optional[Callable[[str, str], str]] = None,
-                 overrides: Optional[dict[tuple[str, str], object]] = None, timeout: float = 900) -> list[Path]:
+                 overrides: Optional[dict[tuple[str, str], object]] = None, timeout: float = 900,
+                 bypass: tuple[str, ...] = ()) -> list[Path]:
     """Run a UI workflow file; `model_map(input_name, file)` renames model files, `overrides` sets
-    `{(class_type, input): value}`. Returns the images it saved."""
-    prompt = ui_to_api(json.loads(Path(path).read_text()), server.object_info())
+    `{(class_type, input): value}`, nodes of the types in `bypass` are bypassed as the frontend bypasses them.
+    Returns the images it saved."""
+    workflow = json.loads(Path(path).read_text())
+    for node in workflow["nodes"]:
+        if node["type"] in bypass:
+            node["mode"] = BYPASS
+    prompt = ui_to_api(workflow, server.object_info())
     for node in prompt.values():
         for name, value in list(node["inputs"].items()):
             if model_map is not None and name in MODEL_INPUTS and isinstance(value, str):

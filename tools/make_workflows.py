@@ -102,9 +102,9 @@ def sd15_three_regions() -> tuple[str, list[Node]]:
         *rect_mask("mask_sky", size, (0, 0, 512, 200)),
         *rect_mask("mask_house", size, (40, 180, 240, 280)),
         *rect_mask("mask_dog", size, (300, 280, 180, 200)),
-        region("r_sky", "a dramatic sunset sky with orange clouds", "mask_sky", clip=("lora", 1)),
-        region("r_house", "a small wooden cabin with a red door", "mask_house", clip=("lora", 1)),
-        region("r_dog", "a golden retriever sitting on the grass", "mask_dog", clip=("lora", 1)),
+        region("r_sky", "a dramatic orange sky at sunset", "mask_sky", clip=("lora", 1)),
+        region("r_house", "a small wooden cabin with red walls", "mask_house", clip=("lora", 1)),
+        region("r_dog", "a dog with yellow fur", "mask_dog", clip=("lora", 1)),
         text("bg", "a green meadow, photo, high quality", clip=("lora", 1)),
         Node("stack", "SemanticDrawRegionStack", {"regions_1": ("r_sky", 0), "regions_2": ("r_house", 0),
                                                   "regions_3": ("r_dog", 0), "background_prompt": ("bg", 0),
@@ -125,8 +125,9 @@ def palette_map() -> tuple[str, list[Node]]:
         Node("palette", "SemanticDrawPalette", {
             "clip": ("lora", 1), "palette_image": ("map", 0), "tolerance": 0.1, "mask_strength": 1.0,
             "mask_blur_std": 4.0, "prompt_strength": 1.0,
-            "palette": "#87ceeb: a clear blue summer sky\n#228b22: a lush green hill\n#b22222: a red brick house\n"
-                       "#ff8c00: an orange tiled roof\n#ffd700: a bright yellow sun"}),
+            "palette": "#87ceeb: a clear blue sky on a summer day\n#228b22: a lush green hill\n"
+                       "#b22222: a house of red bricks\n#ff8c00: a steep orange roof\n"
+                       "#ffd700: a bright yellow sun"}),
         Node("stack", "SemanticDrawRegionStack", {"regions_1": ("palette", 0), "vae": ("ckpt", 2)}),
         layout_preview(),
         Node("latent", "EmptyLatentImage", {"width": 512, "height": 512, "batch_size": 1}),
@@ -143,10 +144,10 @@ def wide_canvas() -> tuple[str, list[Node]]:
         *rect_mask("mask_b", size, (448, 64, 640, 448)),
         *rect_mask("mask_c", size, (1024, 0, 512, 512)),
         *rect_mask("mask_d", size, (0, 0, 1536, 160)),
-        region("r_a", "a snowy pine forest", "mask_a", clip=("lora", 1)),
-        region("r_b", "a frozen lake with a small red boat", "mask_b", clip=("lora", 1)),
-        region("r_c", "a lighthouse on a rocky shore", "mask_c", clip=("lora", 1)),
-        region("r_d", "a starry night sky with the milky way", "mask_d", clip=("lora", 1)),
+        region("r_a", "a pine forest in white snow", "mask_a", clip=("lora", 1)),
+        region("r_b", "a small red boat on a frozen blue lake", "mask_b", clip=("lora", 1)),
+        region("r_c", "a lighthouse on a rocky shore of yellow sand", "mask_c", clip=("lora", 1)),
+        region("r_d", "a starry black sky with the milky way", "mask_d", clip=("lora", 1)),
         Node("stack", "SemanticDrawRegionStack", {"regions_1": ("r_a", 0), "regions_2": ("r_b", 0),
                                                   "regions_3": ("r_c", 0), "regions_4": ("r_d", 0),
                                                   "vae": ("ckpt", 2)}),
@@ -211,7 +212,7 @@ def stream_palette_frames() -> tuple[str, list[Node]]:
             "clip": ("lora", 1), "palette_image": ("batch", 0), "tolerance": 0.1, "mask_strength": 1.0,
             "mask_blur_std": 8.0, "prompt_strength": 0.95,
             "palette": "#87ceeb: a clear blue sky\n#228b22: a green hill\n#ffd700: a bright yellow sun"}),
-        text("bg", "a peaceful landscape, morning light", clip=("lora", 1)),
+        text("bg", "a peaceful green field in morning light", clip=("lora", 1)),
         Node("stack", "SemanticDrawRegionStack", {"regions_1": ("palette", 0), "background_prompt": ("bg", 0),
                                                   "vae": ("ckpt", 2)}),
         layout_preview(),
@@ -221,7 +222,7 @@ def stream_palette_frames() -> tuple[str, list[Node]]:
             "frame_count": 4, "t_index_list": "0,16,32,45", "schedule_length": 50, "steps": 4,
             "scheduler": "sgm_uniform", "cfg_type": "self", "cfg": 1.2, "delta": 1.0, "frame_buffer": 1,
             "bootstrap_steps": 1, "bootstrap_mix_steps": 1.0, "leak_sensitivity": 0.0, "mask_type": "continuous",
-            "cover_alpha": 0.3, "include_warmup": False, "max_batch": 64, "prompt_schedule": "3@2: a red setting sun",
+            "cover_alpha": 0.3, "include_warmup": False, "max_batch": 64, "prompt_schedule": "3@2: a red sun, setting",
             "clip": ("lora", 1)}),
         Node("decode", "VAEDecode", {"samples": ("stream", 0), "vae": ("ckpt", 2)}),
         Node("save", "SaveImage", {"images": ("decode", 0), "filename_prefix": "semanticdraw_stream"}),
@@ -246,8 +247,8 @@ def sdedit_strokes() -> tuple[str, list[Node]]:
         Node("palette", "SemanticDrawPalette", {
             "clip": ("lora", 1), "palette_image": ("strokes", 0), "tolerance": 0.1, "mask_strength": 1.0,
             "mask_blur_std": 4.0, "prompt_strength": 1.0,
-            "palette": "#4a90d9: a blue sky\n#3a9d23: a grassy meadow\n#8b4513: the trunk of an old oak tree\n"
-                       "#006400: the leafy crown of an oak tree\n#ffffff: a white fluffy cloud"}),
+            "palette": "#4a90d9: a blue sky\n#3a9d23: a meadow of green grass\n#8b4513: the trunk of an old oak tree\n"
+                       "#006400: the leafy crown of an oak tree\n#ffffff: fluffy white clouds"}),
         Node("stack", "SemanticDrawRegionStack", {"regions_1": ("palette", 0), "vae": ("ckpt", 2)}),
         layout_preview(),
         Node("sdedit", "SemanticDrawSDEdit", {"regions": ("stack", 0), "guide": ("encode", 0), "repeats": 1,
@@ -369,7 +370,7 @@ def live_canvas() -> tuple[str, list[Node]]:
             "sampler at full quality.", [
         *sd15_lcm_base(),
         Node("canvas", "SemanticDrawCanvas", {
-            "width": 512, "height": 512, "background_prompt": "a sunny meadow, soft light", "painting": "",
+            "width": 512, "height": 512, "background_prompt": "a green meadow in soft sunlight", "painting": "",
             "brushes": '[{"colour":"#87ceeb","prompt":"a clear blue sky","negative":"","mask_strength":1,"blur":8,'
                        '"prompt_strength":0.95},{"colour":"#228b22","prompt":"a green hill","negative":"",'
                        '"mask_strength":1,"blur":8,"prompt_strength":0.95},{"colour":"#ffd700","prompt":"a bright '

@@ -3,8 +3,11 @@
     python tools/run_workflow.py workflows/sd15_lcm_three_regions.json --out out/ [--smoke]
 
 Model files come from --models (default: the ComfyUI's own models/ folder) and are used as they are. A missing
-one is replaced by a small random-weight stand-in (the run says so, and its image is noise), so the command renders
-an image on a fresh machine; --require-models stops instead. --smoke uses the stand-ins for every model.
+checkpoint is replaced by the toy-world checkpoint (tools/train_toy.py), which knows eight colours and three shapes,
+so on a fresh machine each region comes out in the colour its prompt names; the patches meant for the missing model
+(LoRA loaders, ModelSamplingDiscrete) are bypassed and the canvas is scaled to the toy's size. The run says so.
+Workflows whose ControlNet or hook LoRA needs an SD1.5-shaped model get small random-weight stand-ins instead (the
+image is noise), and so does every model with --smoke. --require-models stops instead.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tools import tiny_models  # noqa: E402
+from tools import tiny_models, train_toy  # noqa: E402
 from tools.comfy_host import ComfyError, ComfyServer, run_workflow  # noqa: E402
 from tools.find_comfyui import REPO, find_comfyui  # noqa: E402
 
@@ -31,6 +34,28 @@ def needed_models(workflow: Path) -> list[tuple[str, str]]:
                           else "diffusion_models" if node["type"] == "UNETLoader" else "checkpoints")
                 out.append((folder, value))
     return out
+
+
+TOY_SIZE = 128  # pixels: the shorter canvas side the toy checkpoint was trained at (16 latent pixels)
+TOY_BYPASS = ("LoraLoader", "LoraLoaderModelOnly", "ModelSamplingDiscrete")  # patches for the missing model
+TOY_UNSUPPORTED = ("ControlNetLoader", "CreateHookLora")  # their stand-ins are SD1.5-shaped
+CANVAS_NODES = ("EmptyLatentImage", "EmptySD3LatentImage", "SemanticDrawCanvas")  # widgets: width, height, ...
+
+
+def toy_canvas(workflow: Path) -> dict[tuple[str, str], int]:
+    """Overrides that scale each canvas node so its shorter side is `TOY_SIZE` (multiples of 16 pixels)."""
+    out = {}
+    for node in json.loads(workflow.read_text())["nodes"]:
+        if node["type"] in CANVAS_NODES:
+            width, height = node["widgets_values"][:2]
+            scale = TOY_SIZE / min(width, height)
+            out[(node["type"], "width")] = max(16, round(width * scale / 16) * 16)
+            out[(node["type"], "height")] = max(16, round(height * scale / 16) * 16)
+    return out
+
+
+def toy_stand_in_serves(workflow: Path) -> bool:
+    return not {n["type"] for n in json.loads(workflow.read_text())["nodes"]} & set(TOY_UNSUPPORTED)
 
 
 def tiny_model_name(input_name: str, value: str) -> str:
@@ -68,20 +93,32 @@ def main() -> int:
         print("Download it there (the workflow's note says where from), or pass --models DIR.", file=sys.stderr)
         return 3
     models = {f: [models_dir / f / n] for f, n in needed if (f, n) not in missing}
-    if missing:
-        names = ", ".join(n for _, n in missing)
+    toy = any(f == "checkpoints" for f, _ in missing) and not args.smoke and toy_stand_in_serves(args.workflow)
+    names, bypass, overrides, toy_file = ", ".join(n for _, n in missing), (), {}, None
+    if toy:
+        print(f"note: {names} not found in {models_dir}: rendering with the toy-world checkpoint (it knows 8 colours "
+              f"and 3 shapes: each region comes out in the colour its prompt names), with the {', '.join(TOY_BYPASS)} "
+              f"nodes bypassed (patches meant for the missing model) and the canvas scaled to {TOY_SIZE} px. For a "
+              f"real image put the model files there (the workflow's note says where from) or pass --models DIR.",
+              file=sys.stderr)
+        toy_file = train_toy.checkpoint()
+        models.setdefault("checkpoints", []).append(toy_file)
+        bypass, overrides = TOY_BYPASS, toy_canvas(args.workflow)
+    elif missing:
         print(f"note: {names} not found in {models_dir}: rendering with tiny random-weight stand-ins (the image is "
               f"noise). For a real image put the model files there (the workflow's note says where from) or pass "
               f"--models DIR.", file=sys.stderr)
+    if missing:
         files = tiny_models.ensure_all()
         for folder, key in (("checkpoints", "sd15"), ("checkpoints", "sd3"), ("loras", "lora"),
                             ("controlnet", "controlnet")):
             models.setdefault(folder, []).append(files[key])
-    stand_ins = {n for _, n in missing}
+    stand_ins = {n: toy_file.name if toy_file and f == "checkpoints" else None for f, n in missing}
 
     def model_map(input_name: str, value: str) -> str:
-        return tiny_model_name(input_name, value) if value in stand_ins else value
-    overrides = {}
+        if value not in stand_ins:
+            return value
+        return stand_ins[value] or tiny_model_name(input_name, value)
     for cls in ("EmptyLatentImage", "EmptySD3LatentImage"):
         if args.width:
             overrides[(cls, "width")] = args.width
@@ -93,7 +130,7 @@ def main() -> int:
     inputs = sorted((REPO / "workflows" / "assets").glob("*.png"))
     try:
         with ComfyServer(Path(comfyui), models=models, inputs=inputs) as server:
-            images = run_workflow(args.workflow, server, model_map=model_map, overrides=overrides)
+            images = run_workflow(args.workflow, server, model_map=model_map, overrides=overrides, bypass=bypass)
             args.out.mkdir(parents=True, exist_ok=True)
             for image in images:
                 target = args.out / image.name

@@ -5,20 +5,25 @@ so that the text signal is exact instead of being lost in random layers. Hidden 
 - `POS + i`: position `i` (1, from the position embedding), and `CONST`, `CONST + 1` (+A, -A in every position, a
   large constant part that makes every LayerNorm scale the same, so features pass LayerNorms linearly);
 - `WORD + j`: the toy words (8 colours, 3 shapes, "background", "thing", "a", "an", "on"; 1, token embeddings;
-  every other token is zero);
+  the surface nouns of `toy_world.SURFACES` ("sky", "walls", ...) have the embedding of "background"; every other
+  token is zero);
 - `PREV + c`: the previous token was colour `c` (layer 0 attention: one head attends to position `i - 1`);
-- `BACK + c`: this token is "background" after colour `c` (layer 0 MLP: relu of PREV_c + is_background - 1.5);
+- `BACK + c`: this token is "background" after colour `c` (layer 0 MLP: relu of PREV_c + is_background - 1.5): the
+  text encoder reads a background colour only when the surface noun directly follows the colour word ("an orange
+  sky"; `toy_world.parse` also allows words between, "an orange sunset sky");
 - `OBJ + c`, `SHAPE + s`, `BG + c` (layer 11 attention: one head averages all tokens up to the end token, its values
   count colour words as object colours, BACK_c as background `c` minus object `c`, shape words as shapes).
 Every other layer adds nothing (zero out-projections and MLP outputs). So SD3's context (layer -2, not normed) is
 the word and position one-hots per token, and the pooled output (final LayerNorm at the end token) is the bag of
-roles `(object colour, shape, background colour) / n_tokens`: what SD3's adaLN conditioning `y` needs.
+roles `(object colour, shape, background colour) / n_tokens`: what SD3's adaLN conditioning `y` needs. Words the
+world does not know dilute the roles (a longer prompt gives a smaller vector): `tools/train_toy.py` trains on
+captions with up to 12 such words added.
 """
 from __future__ import annotations
 
 import torch
 
-from tools.toy_world import COLOURS, SHAPES
+from tools.toy_world import COLOURS, SHAPES, SURFACES
 
 WORDS = (*COLOURS, *SHAPES, "background", "thing", "a", "an", "on")
 CONST, POS, WORD, PREV, BACK, OBJ, SHAPE, BG = 0, 2, 100, 130, 140, 160, 170, 180
@@ -26,11 +31,11 @@ A = 10.0  # the constant part: LayerNorm scales every token by about sqrt(768 / 
 
 
 def token_ids() -> dict[str, int]:
-    """CLIP token id of each toy word, from ComfyUI's own CLIP tokenizer."""
+    """CLIP token id of each toy word and surface noun, from ComfyUI's own CLIP tokenizer."""
     import comfy.sd1_clip
     tok = comfy.sd1_clip.SDTokenizer()
     ids = {}
-    for w in WORDS:
+    for w in (*WORDS, *SURFACES):
         t = [i for i, _ in tok.tokenize_with_weights(w)[0] if i not in (49406, 49407)]
         assert len(t) == 1, (w, t)
         ids[w] = t[0]
@@ -52,6 +57,8 @@ def toy_clip_l() -> dict[str, torch.Tensor]:
     emb, pos = sd[p + "embeddings.token_embedding.weight"], sd[p + "embeddings.position_embedding.weight"]
     for j, w in enumerate(WORDS):
         emb[ids[w], WORD + j] = 1
+    for w in SURFACES:  # a surface noun is the word "background" to the text encoder
+        emb[ids[w], WORD + WORDS.index("background")] = 1
     pos[:, CONST], pos[:, CONST + 1] = A, -A
     pos[torch.arange(77), POS + torch.arange(77)] = 1
     # layer 0, head 0: attend to position i - 1, copy its colour into PREV (out = kappa * value, value = 1 / kappa)

@@ -3,12 +3,13 @@
 Vocabulary (case is ignored, punctuation and unknown words are skipped, word order is free):
 - colours `COLOURS`: red, orange, yellow, green, blue, purple, white, black;
 - shapes `SHAPES`: circle, square, triangle (the triangle stands on its base, apex up);
-- the word "background".
+- the word "background" and the surface nouns `SURFACES` that mean the same (sky, walls, grass, fur, sun, ...: what
+  fills an area, as a region's prompt names it).
 
 Captions (`parse`):
-- a colour word is the background's colour when the word "background" follows it before the next colour or shape
-  word ("on a yellow background", "a green background", "yellow sky background"); any other colour word is the
-  object's colour ("a red circle", "circle, red", "a red thing");
+- a colour word is the background's colour when "background" or a surface noun follows it before the next colour or
+  shape word ("on a yellow background", "a green background", "a dramatic orange sky", "a cabin with red walls");
+  any other colour word is the object's colour ("a red circle", "circle, red", "a red thing");
 - a shape word is the object's shape; of each attribute the first word counts;
 - a caption that names a background colour and no object colour or shape ("a green background") means a plain
   image of that colour, with no object; a caption without any known word ("", "a photo") means any image;
@@ -39,6 +40,8 @@ COLOURS = {"red": (0.9, 0.1, 0.1), "orange": (1.0, 0.55, 0.0), "yellow": (0.95, 
            "white": (0.95, 0.95, 0.95), "black": (0.05, 0.05, 0.05)}  # RGB in [0, 1]
 SHAPES = ("circle", "square", "triangle")
 AREAS = (0.02, 0.045, 0.1, 0.22, 0.5)  # object areas, fractions of the canvas
+SURFACES = ("background", "sky", "clouds", "sun", "wall", "walls", "roof", "bricks", "fur", "grass", "meadow", "hill",
+            "field", "forest", "snow", "sand", "water", "sea", "lake")  # words that mean "background"
 SUPERSAMPLE = 4  # anti-aliasing: samples per pixel side
 
 
@@ -63,8 +66,8 @@ def parse(prompt: str) -> Caption:
         if word in SHAPES:
             found.setdefault("shape", word)
         elif word in COLOURS:
-            after = next((v for v in words[i + 1:] if v == "background" or v in COLOURS or v in SHAPES), None)
-            found.setdefault("background" if after == "background" else "colour", word)
+            after = next((v for v in words[i + 1:] if v in SURFACES or v in COLOURS or v in SHAPES), None)
+            found.setdefault("background" if after in SURFACES else "colour", word)
     return Caption(**found)
 
 

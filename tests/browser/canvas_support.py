@@ -79,7 +79,7 @@ FRAME_PIXELS = """async (canvas) => {
 }"""
 
 
-def settled_frame(page, canvas: str = CANVAS) -> list:
+def settled_frame(page, canvas: str = CANVAS, size: int = SIZE) -> list:
     """RGBA pixels of the frame shown once every edit was sent and applied, the stream idles (its frames no longer
     change) and the last frame sent is the one shown. The readout is polled, so each condition is read after the
     edits were sent: a poll that began earlier is awaited first. Frames come at full canvas resolution."""
@@ -87,7 +87,7 @@ def settled_frame(page, canvas: str = CANVAS) -> list:
     page.evaluate(f"() => {canvas}.live.poll()")
     wait_data(page, "d.pending === 'false' && d.busy === 'false' && +d.previews === +d.framesSent", canvas)
     width, height, data = page.evaluate(f"() => ({FRAME_PIXELS})({canvas})")
-    assert (width, height) == (SIZE, SIZE)
+    assert (width, height) == (size, size)
     return data
 
 

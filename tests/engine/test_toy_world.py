@@ -23,6 +23,10 @@ torch.set_num_threads(1)
     ("a white thing on an orange background", Caption("white", None, "orange")),
     ("", Caption()),
     ("a photo of something", Caption()),
+    ("a dramatic orange sunset sky", Caption(background="orange")),  # surface nouns mean "background"
+    ("a small wooden cabin with red walls", Caption(background="red")),
+    ("a blue circle in a white sky", Caption("blue", "circle", "white")),
+    ("a red circle on green grass", Caption("red", "circle", "green")),
 ])
 def test_parse_reads_words_in_any_order_case_and_punctuation(prompt, meaning):
     assert parse(prompt) == meaning

@@ -180,7 +180,7 @@ def test_a_regions_prompt_shapes_that_region_only(comfy_server):
     ui, prompt = workflow_prompt(comfy_server, "sd15_lcm_three_regions.json")
     (saver,) = save_latents(prompt).values()
     before = latent_of(comfy_server, comfy_server.run(prompt, RUN_TIMEOUT), saver)
-    prompt[node_id(ui, "SemanticDrawRegion", "golden retriever")]["inputs"]["text"] = "a bright red sports car"
+    prompt[node_id(ui, "SemanticDrawRegion", "yellow fur")]["inputs"]["text"] = "a bright red sports car"
     after = latent_of(comfy_server, comfy_server.run(prompt, RUN_TIMEOUT), saver)
     assert_change_stays_inside(before, after, (300, 280, 180, 200), 32 / 512, "dog -> car")
 

@@ -1,8 +1,9 @@
 """The toy-world checkpoint (issue 16, item 3; tools/train_toy.py): its training target is the exact posterior mean of
 the data it draws (checked here against brute-force enumeration of every image a caption allows, with the drawing's
-own probabilities), and the committed weights draw what their prompts name through ComfyUI's own loader and sampler
-(single prompt, 8 Euler steps, 128 px, 48 captions) at the level they were measured at: backgrounds 100%, object
-colours 62.5% (a random model: 1/8 and 1/7). The issue's gate (colours 90%, shapes 80%) is not met yet."""
+own probabilities), and the committed weights draw what their prompts name through ComfyUI's own loader and sampler:
+single prompts (8 Euler steps, 128 px, 48 captions) at the level they were measured at (backgrounds 100%, object
+colours 79%; a random model: 1/8 and 1/7; the issue's gate, colours 90% and shapes 80%, is not met yet), and the
+default workflow's three regions, each in the colour its prompt names, through the SemanticDraw Sampler."""
 import math
 
 import pytest
@@ -67,4 +68,62 @@ def test_committed_weights_draw_their_prompts_colours():
     from tools import train_toy
     result = train_toy.gate(train_toy.checkpoint(), n=48)
     print(result)
-    assert result["background"] >= 0.95 and result["colour"] >= 0.55, result
+    assert result["background"] >= 0.95 and result["colour"] >= 0.8, result
+
+
+# workflows/sd15_lcm_three_regions.json's prompts and boxes (left, top, width, height at 512 px, its SolidMask +
+# MaskComposite), paint order: a colour before a surface noun ("orange sky", "red walls") fills the region
+# (tools/toy_world.py's vocabulary); the background prompt "a green meadow, photo, high quality"
+LAYOUT = [("a dramatic orange sky at sunset", (0, 0, 512, 200), "orange"),
+          ("a small wooden cabin with red walls", (40, 180, 240, 280), "red"),
+          ("a dog with yellow fur", (300, 280, 180, 200), "yellow")]
+
+
+def layout_shares(image: torch.Tensor) -> dict[str, float]:
+    """Per region, the share of its visible pixels (later regions cover earlier ones) in its prompt's colour, and of
+    the unpainted pixels in the background's green, of a picture `[H, W, 3]` of the layout scaled to its size."""
+    from tools.metrics import colour_share
+    h, w = image.shape[:2]
+    boxes = []
+    for _, (left, top, width, height), _ in LAYOUT:
+        boxes.append(torch.zeros(h, w, dtype=torch.bool))
+        boxes[-1][top * h // 512:(top + height) * h // 512, left * w // 512:(left + width) * w // 512] = True
+    shares = {}
+    for i, (box, (_, _, colour)) in enumerate(zip(boxes, LAYOUT)):
+        shares[colour] = colour_share(image, box & ~torch.stack(boxes[i + 1:] or [~box]).any(0), colour)
+    shares["green"] = colour_share(image, ~torch.stack(boxes).any(0), "green")
+    return shares
+
+
+@pytest.mark.parametrize("sampler,scheduler,steps", [("euler", "simple", 8), ("lcm", "sgm_uniform", 5)])
+def test_committed_weights_paint_each_region_in_its_prompts_colour(sampler, scheduler, steps):
+    pack = inprocess.load_host()
+    import comfy.sd
+    from semanticdraw.nodes.host.regions import Region, RegionStack
+    from semanticdraw.nodes.sampling import SemanticDrawSampler
+    from tools import train_toy
+    model, clip, vae = comfy.sd.load_checkpoint_guess_config(str(train_toy.checkpoint()), output_vae=True,
+                                                             output_clip=True)[:3]
+
+    def encode(text: str) -> list:
+        context, pooled = clip.encode_from_tokens(clip.tokenize(text), return_pooled=True)
+        return [[context, {"pooled_output": pooled}]]
+    regions = []
+    for text, (left, top, width, height), _ in LAYOUT:
+        mask = torch.zeros(512, 512)
+        mask[top:top + height, left:left + width] = 1
+        regions.append(Region(encode(text), None, mask, mask_blur_std=8.0))
+    stack = RegionStack(regions=tuple(regions), background_positive=encode("a green meadow, photo, high quality"))
+    shares = []
+    for seed in range(4):
+        out = SemanticDrawSampler.execute(model, stack, {"samples": torch.zeros(1, 16, 16, 16)}, seed=seed,
+                                          steps=steps, cfg=1.0, sampler_name=sampler, scheduler=scheduler,
+                                          denoise=1.0, bootstrap_steps=1, bootstrap_mix_steps=1.0,
+                                          leak_sensitivity=0.2, mask_type="discrete", cover_alpha=0.3,
+                                          tile_size=0).result[0]
+        shares.append(list(layout_shares(vae.decode(out["samples"])[0].float()).values()))
+    mean = torch.tensor(shares).mean(0)
+    print(pack.__name__, sampler, mean.tolist())
+    # measured: regions 0.80-0.88, unpainted green 0.65 (lcm) and 0.48 (euler: the sky's orange reaches into the
+    # meadow below it); a random model: about 1/8
+    assert (mean[:3] >= 0.6).all() and mean[3] >= 0.4, mean.tolist()

@@ -8,7 +8,9 @@ import torch
 from tools.toy_world import COLOURS, SHAPES, parse
 
 CAPTIONS = ["a red circle on a blue background", "a blue circle on a red background", "square, green, white background",
-            "a purple triangle", "a yellow background", "an orange thing on a black background"]
+            "a purple triangle", "a yellow background", "an orange thing on a black background",
+            "a dramatic orange sky at sunset", "a small wooden cabin with red walls", "a white circle on blue water",
+            "a golden retriever with yellow fur, photo, high quality"]  # surface nouns mean "background"
 
 
 @pytest.fixture(scope="module")
