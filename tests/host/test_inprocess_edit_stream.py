@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from tools.inprocess import CallCounter, cond
+from tools.inprocess import CallCounter, cond, tiny_model
 from test_inprocess_nodes import SETTINGS, masks, sample, stack
 
 EDIT = dict(seed=7, steps=3, cfg=1.0, sampler_name="lcm", scheduler="sgm_uniform") | SETTINGS
@@ -91,9 +91,10 @@ STREAM = dict(seed=3, t_index_list="0,32", schedule_length=50, steps=4, schedule
               mask_type="continuous", cover_alpha=0.3, include_warmup=False, max_batch=64)
 
 
-def stream(model, regions, frames, **kw):
+def stream(model, regions, frames, latent=None, **kw):
     from semanticdraw.nodes.stream import SemanticDrawStreamSampler
-    return SemanticDrawStreamSampler.execute(model, regions, {"samples": torch.zeros(1, 4, 32, 32)},
+    latent = torch.zeros(1, 4, 32, 32) if latent is None else latent
+    return SemanticDrawStreamSampler.execute(model, regions, {"samples": latent},
                                              frame_count=frames, **(STREAM | kw)).result[0]["samples"]
 
 
@@ -133,6 +134,20 @@ def test_stream_node_warmup_seed_and_prompt_schedule(pack, sd15):
     changed = stream(sd15, regions, 3, prompt_schedule="2@1: a different prompt", clip=FakeClip())
     # the change at frame 1 is applied from call 1 on: frame 0 sees it at its last T-1 steps, later frames fully
     assert not torch.equal(changed[0], a[0]) and not torch.equal(changed[-1], a[-1])
+
+
+def test_stream_node_gives_an_empty_latent_the_models_channels(pack):
+    """An EmptyLatentImage (4 channels) into an SD3-shaped model (16): the stream takes the model's channels, as
+    core's samplers do (`comfy.sample.fix_empty_latent_channels`), and the frames equal those of a 16-channel empty
+    latent (before: a shape error from inside the model)."""
+    from semanticdraw.nodes.host.regions import Region, RegionStack
+    left, box = masks()
+    regions = RegionStack(regions=(Region(cond(1, "sd3"), None, box), Region(cond(3, "sd3"), None, left)))
+    model, frames = tiny_model("sd3"), []
+    for channels in (4, 16):
+        frames.append(stream(model, regions, 2, latent=torch.zeros(1, channels, 32, 32)))
+    assert frames[0].shape == (2, 16, 32, 32) and torch.isfinite(frames[0]).all()
+    assert torch.equal(frames[0], frames[1])
 
 
 @pytest.mark.parametrize("kw,needle", [
