@@ -21,6 +21,7 @@ from tools import browser, tiny_models, train_toy  # noqa: E402
 from tools.canvas_ui import CANVAS, drag, editor_button, open_editor, show_graph, wait_data  # noqa: E402
 from tools.comfy_host import ComfyServer  # noqa: E402
 from tools.find_comfyui import REPO, find_comfyui  # noqa: E402
+from tools.run_workflow import TOY_BYPASS  # noqa: E402
 from tools.workflow_screenshots import save_png  # noqa: E402
 
 COMBOS = [("fe1.27.10", None, False), (f"fe{browser.NEWEST_FRONTEND}", "newest", False),
@@ -39,7 +40,7 @@ def workflow(checkpoint: str, lora: str, size: int, bypass: bool) -> dict:
             v[0] = checkpoint
         elif node["type"] == "LoraLoader":
             v[0] = lora
-        if bypass and node["type"] in ("LoraLoader", "ModelSamplingDiscrete"):
+        if bypass and node["type"] in TOY_BYPASS:
             node["mode"] = 4
         elif node["type"] in ("SemanticDrawCanvas", "EmptyLatentImage"):
             v[0] = v[1] = size

@@ -164,12 +164,13 @@ class StreamHost:
     def run(self, latent: torch.Tensor, regions: int, loop: Callable[["StreamHost", Optional[torch.Tensor]],
                                                                       torch.Tensor]) -> torch.Tensor:
         """Run `loop` inside a StreamGuider on the canvas `latent` `[1, C, h, w]` (a non-empty one is the base that
-        slot 0 noises; an empty one of another model's channel count gets this model's, as core's samplers do), with the model loaded for `regions` regions per slot; returns its frames (model output
-        space). Core's `prepare_sampling` loads the model for cond + uncond of the noise batch, so the noise carries
-        half the real batch of one call."""
+        slot 0 noises; an empty one of another model's channel count gets this model's, as core's samplers do),
+        with the model loaded for `regions` regions per slot; returns its frames (model output space). Core's
+        `prepare_sampling` loads the model for cond + uncond of the noise batch, so the noise carries half the real
+        batch of one call."""
         cfg = self.config
         self.loop = loop
-        latent = comfy.sample.fix_empty_latent_channels(self.model, latent)  # as core's samplers: the model's channels
+        latent = comfy.sample.fix_empty_latent_channels(self.model, latent)
         batch = len(cfg.sigmas) * cfg.frame_buffer * regions * (2 if cfg.cfg_type in ("full", "initialize") else 1)
         noise = torch.zeros(((batch + 1) // 2, *latent.shape[1:]), dtype=latent.dtype)
         return StreamGuider(self.model, self).sample(noise, latent, None, cfg.sigmas, seed=self.seed)

@@ -26,13 +26,26 @@ def new_page(browser, server, vue: bool = False):
     return page
 
 
-@pytest.fixture
-def comfy_page(chromium_browser, comfy_server):
-    """A fresh page on the pinned frontend, app ready; fails the test if the page raised an uncaught error."""
-    page = new_page(chromium_browser, comfy_server)
+def checked_page(browser, server, vue: bool = False):
+    """Yields a fresh page (its `page.server` is `server`), then closes it and fails the test if the page raised an
+    uncaught error."""
+    page = new_page(browser, server, vue)
+    page.server = server
     yield page
     page.close()
     assert not page.semanticdraw_errors, f"uncaught errors in the frontend: {page.semanticdraw_errors}"
+
+
+@pytest.fixture
+def comfy_page(chromium_browser, comfy_server):
+    """A fresh page on the pinned frontend, app ready."""
+    yield from checked_page(chromium_browser, comfy_server)
+
+
+@pytest.fixture
+def newest_page(chromium_browser, newest_comfy_server):
+    """A fresh page on the newest frontend (classic rendering, what users run), app ready."""
+    yield from checked_page(chromium_browser, newest_comfy_server)
 
 
 @pytest.fixture(params=list(FRONTENDS))
@@ -47,8 +60,4 @@ def canvas_page(chromium_browser, frontend):
     """A fresh page on each frontend + rendering combination (the test's `page.server` is its server); fails the test
     if the page raised an uncaught error."""
     server, vue = frontend
-    page = new_page(chromium_browser, server, vue)
-    page.server = server
-    yield page
-    page.close()
-    assert not page.semanticdraw_errors, f"uncaught errors in the frontend: {page.semanticdraw_errors}"
+    yield from checked_page(chromium_browser, server, vue)

@@ -6,13 +6,12 @@ live frame is blue inside the blue stroke, red inside the red one, and far from 
 colour ("a green meadow in soft sunlight"). Colours are named per pixel by tools/metrics.py (nearest toy colour)."""
 import json
 
-import pytest
 import torch
 
 from canvas_support import CANVAS, editor_button, open_editor, settled_frame, show_graph, small_workflow, wait_data
-from tools import browser
 from tools.canvas_ui import drag
 from tools.metrics import colour_share
+from tools.run_workflow import TOY_BYPASS
 
 SIZE = 128
 BRUSHES = [{"colour": "#87ceeb", "prompt": "a clear blue sky", "negative": "", "mask_strength": 1, "blur": 0,
@@ -23,23 +22,14 @@ BRUSHES = [{"colour": "#87ceeb", "prompt": "a clear blue sky", "negative": "", "
 BLUE_BOX, RED_BOX, UNPAINTED_BOX = (24, 18, 104, 30), (24, 98, 104, 110), (24, 56, 104, 72)
 
 
-@pytest.fixture
-def newest_page(chromium_browser, newest_comfy_server):
-    page, errors = browser.open_frontend(chromium_browser, newest_comfy_server.url)
-    page.semanticdraw_errors = errors
-    yield page
-    page.close()
-    assert not page.semanticdraw_errors, f"uncaught errors in the frontend: {page.semanticdraw_errors}"
-
-
 def toy_live_workflow(checkpoint: str) -> dict:
     workflow = small_workflow()
     for node in workflow["nodes"]:
         v = node.get("widgets_values")
         if node["type"] == "CheckpointLoaderSimple":
             v[0] = checkpoint
-        elif node["type"] in ("LoraLoader", "ModelSamplingDiscrete"):
-            node["mode"] = 4  # bypassed
+        elif node["type"] in TOY_BYPASS:
+            node["mode"] = 4  # bypassed, as the main command bypasses them for this stand-in
         elif node["type"] in ("SemanticDrawCanvas", "EmptyLatentImage"):
             v[0] = v[1] = SIZE
             if node["type"] == "SemanticDrawCanvas":
