@@ -254,12 +254,11 @@ class _Stream(StreamEngine):
         return super()._display(x0)
 
 
-def stream(sc: Scene, slots: int, still_masks: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def stream_engine(sc: Scene, slots: int, still_masks: bool = False, engine: type = _Stream) -> _Stream:
     """Section 8 with the streaming defaults (continuous masks, blur 8 image pixels, bootstrap 1, leak off, cfg none)
     or with `still_masks` the still defaults (discrete, blur 1, leak 0.2), and prompt strength 1 (the toy world
-    cannot blend prompts, section 3); the slot noises are the still runs' noises, so the frame is the still `lcm`
-    result of the same settings (8.7). Returns the frame `[1, 3, N, N]` after `T` calls (the pipeline full) and
-    every slot's x0 `[T, 1, 3, N, N]` of that call."""
+    cannot blend prompts, section 3); the slot noises are the still runs' noises, so once the pipeline is full the
+    frame is the still `lcm` result of the same settings (8.7). Returns the `engine` with the scene set, not run."""
     captions = sc.captions
     encode = lambda key: captions.index(key.prompt) if key.prompt in captions else 0  # negatives: unused (cfg none)
 
@@ -268,7 +267,7 @@ def stream(sc: Scene, slots: int, still_masks: bool = False) -> tuple[torch.Tens
         return lambda x, s, c, *rest, **kw: sc.model(x, s, table[c])
     extra = dict(mask_type="discrete", leak=0.2) if still_masks else {}
     cfg = StreamConfig(sigmas=karras_sigmas(slots)[:-1], max_batch=10_000, **extra)
-    eng = _Stream(denoiser_for, encode, SPACE, (3, N, N), (IMG, IMG), cfg, white=WHITE)
+    eng = engine(denoiser_for, encode, SPACE, (3, N, N), (IMG, IMG), cfg, white=WHITE)
     eng.init_noise = torch.stack([sc.noise] + sc.step_noises[:slots - 1])
     blur = 1.0 if still_masks else 8.0
     regions = [StreamRegion(p, m, prompt_strength=1.0, mask_blur_std=blur) for p, m in zip(sc.prompts, sc.masks)]
@@ -276,6 +275,13 @@ def stream(sc: Scene, slots: int, still_masks: bool = False) -> tuple[torch.Tens
         eng.update(regions=regions, background_prompt=captions[0])
     else:
         eng.update(regions=regions, background_latent=sc.bg_latent)
+    return eng
+
+
+def stream(sc: Scene, slots: int, still_masks: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """`stream_engine`'s frame `[1, 3, N, N]` after `T` calls (the pipeline full) and every slot's x0
+    `[T, 1, 3, N, N]` of that call."""
+    eng = stream_engine(sc, slots, still_masks)
     frame = eng.flush()[-1]
     return frame, eng.slot_x0
 

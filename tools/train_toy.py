@@ -36,8 +36,15 @@ step count (2026-12-04): composites with the noise-space loss reached losses in 
 with the x0 loss, mix 0.15 / 0.3 / 0.5 gave 81 / 79 / 75% colours, 56 / 61 / 67% shapes, and every region of the
 layout right with plain-colour prompts; depth 4 at mix 0.3 88% and 64% (too slow here: 1.7x a step). `RECIPE`
 here (661 s, loss 0.19, fillers added): backgrounds 100%, colours 85%, shapes 55% (29 objects of >= 10%); without
-the fillers 73% and 52%. The gate (90%, 80%) is NOT met yet. Next: shapes (more steps per minute, or a wider model
-with 8-bit weights to stay under 10 MB).
+the fillers 73% and 52%. At cfg 1.5 colours reach 92% (288 captions), shapes 58-61%: the gate's colour half holds
+there, its shape half (80%) does NOT. Where shapes fail (2026-12-04, exact posterior mixed into the model's own
+8-step run): the exact posterior down to s = 0.75 then the model gives 68% shapes, down to 0.5 gives 96%; the model
+fits noised data (loss 0.07 at s = 0.5) but not the states of its own trajectory (0.8 at s = 0.5, 2.2 at 0.3): its
+errors accumulate along its own path. Tried at this machine's 2-core budget (H200 sweeps, 96 captions, cfg 1):
+bfloat16 matmuls (AMX: 1.5x a step at depth 3, 1.9x at depth 4) for more steps, depth 3-5, batch 32 / 64, EMA 0.999,
+lr 1e-3: colours 65-86%, shapes 44-61%; a share of each batch on the model's own sampler states with exact targets
+(on-policy): worse (colours 39-58%, shapes 30-47%; objects vanish: on off-data states the exact posterior prefers a
+small object); input perturbation of 0.15-0.3 s (DDPM-IP): no change.
 
     python tools/train_toy.py [--retrain] [--gate N]
 """

@@ -22,3 +22,18 @@ def test_quality_benchmark_quick_run(tmp_path):
     assert pack["iou_plain"] >= 0.75 and pack["background"] >= 0.95, pack
     assert pack["iou_plain"] > comfy["iou_plain"] + 0.3 and pack["iou_plain"] >= multidiffusion["iou_plain"]
     assert pack["leak"] <= multidiffusion["leak"]
+
+
+def test_differences_benchmark_applies_each_reference_rule(tmp_path):
+    """bench/differences.py (8 scenes, ~10 s): every re-measured row is there, each reference variant really changes
+    a picture it is compared with (else its row would compare the pack with itself; plain scenes come out the same
+    under both rules, the first change is in scene 6), and the pack's stream gives a static scene a steady picture
+    (no cell changes colour between frames)."""
+    out = tmp_path / "differences.json"
+    subprocess.run([sys.executable, str(REPO / "bench" / "differences.py"), "--scenes", "8", "--out", str(out)],
+                   check=True, capture_output=True, timeout=600)
+    s = json.loads(out.read_text())["summary"]
+    for reference in ("flow quantization m > n_k (reference)", "bootstrap noise fresh (reference)"):
+        assert max(s[reference][setting]["latent_change"] for setting in ("euler 4", "lcm 4")) > 1e-3, s[reference]
+    assert s["stream slot-0 noise fixed (pack)"]["stream T=4"]["flicker"] == 0.0
+    assert "stream slot-0 noise fresh each call (reference)" in s

@@ -1,9 +1,9 @@
 """The toy-world checkpoint (issue 16, item 3; tools/train_toy.py): its training target is the exact posterior mean of
 the data it draws (checked here against brute-force enumeration of every image a caption allows, with the drawing's
 own probabilities), and the committed weights draw what their prompts name through ComfyUI's own loader and sampler:
-single prompts (8 Euler steps, 128 px, 48 captions) at the level they were measured at (backgrounds 100%, object
-colours 79%; a random model: 1/8 and 1/7; the issue's gate, colours 90% and shapes 80%, is not met yet), and the
-default workflow's three regions, each in the colour its prompt names, through the SemanticDraw Sampler."""
+single prompts (8 Euler steps, cfg 1.5, 128 px, 96 captions): backgrounds 100%, object colours at least the gate's
+90% (a random model: 1/8 and 1/7; the gate's shape half, 80%, is not met: 58-61%), and the default workflow's
+three regions, each in the colour its prompt names, through the SemanticDraw Sampler."""
 import math
 
 import pytest
@@ -64,11 +64,13 @@ def test_training_target_is_the_exact_posterior_mean(data, s):
 
 
 def test_committed_weights_draw_their_prompts_colours():
+    """The gate's colour half at cfg 1.5 (96 captions): measured 91.7% (92.4% over 288 captions of three seed sets;
+    85-87.5% at cfg 1)."""
     inprocess.load_host()
     from tools import train_toy
-    result = train_toy.gate(train_toy.checkpoint(), n=48)
+    result = train_toy.gate(train_toy.checkpoint(), n=96, cfg=1.5)
     print(result)
-    assert result["background"] >= 0.95 and result["colour"] >= 0.8, result
+    assert result["background"] >= 0.95 and result["colour"] >= 0.9, result
 
 
 # workflows/sd15_lcm_three_regions.json's prompts and boxes (left, top, width, height at 512 px, its SolidMask +
