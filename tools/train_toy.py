@@ -46,7 +46,7 @@ lr 1e-3: colours 65-86%, shapes 44-61%; a share of each batch on the model's own
 (on-policy): worse (colours 39-58%, shapes 30-47%; objects vanish: on off-data states the exact posterior prefers a
 small object); input perturbation of 0.15-0.3 s (DDPM-IP): no change.
 
-    python tools/train_toy.py [--retrain] [--gate N]
+    python tools/train_toy.py [--retrain] [--gate N] [--cfg 1.5]
 """
 from __future__ import annotations
 
@@ -368,6 +368,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--retrain", action="store_true", help=f"train again and overwrite {WEIGHTS.name}")
     ap.add_argument("--gate", type=int, default=48, help="gate samples (0: no gate)")
+    ap.add_argument("--cfg", type=float, default=1.5, help="the gate's cfg against the empty prompt")
     args = ap.parse_args()
     torch.set_num_threads(2)
     inprocess.load_host()
@@ -376,7 +377,7 @@ def main() -> None:
     path = checkpoint()
     print(path)
     if args.gate:
-        gate(path, args.gate)
+        gate(path, args.gate, cfg=args.cfg)
 
 
 if __name__ == "__main__":
