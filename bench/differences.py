@@ -20,8 +20,6 @@ Rows not measured here, and why, are in bench/QUALITY.md.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import functools
 import json
 import os
 import sys
@@ -31,9 +29,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import quality as q  # noqa: E402  (also puts the repository on sys.path)
-from engine import flow_space, make_plan, noise_levels, process_masks, regional_x0  # noqa: E402
-from engine.sampling import sample  # noqa: E402
-from engine.scene import scene_masks  # noqa: E402
+from engine import flow_space  # noqa: E402
 from tools.metrics import colour_names  # noqa: E402
 from tools.toy_world import to_image  # noqa: E402
 
@@ -57,22 +53,9 @@ def flow_denoiser(eps_denoiser):
 
 
 def pack_flow(sc: q.Scene, steps: int, step: str, reference_quantize: bool) -> torch.Tensor:
-    """The pack's still path on a flow schedule; `reference_quantize`: discrete masks on where `m > n_k` instead of
-    `m >= n_k` (the reference's comparison), from the same processed masks."""
-    sigmas = flow_sigmas(steps)
-    levels = noise_levels(sigmas, FLOW)
-    p = len(sc.masks)
-    fg = process_masks(sc.masks, (q.IMG, q.IMG), (q.N, q.N), levels, blur_stds=[1.0] * p, strengths=[1.0] * p,
-                       cover_alpha=0.3, mask_type="discrete")
-    if reference_quantize:
-        above = fg.support[:, None] > levels[:-1].view(1, -1, 1, 1, 1)
-        fg = dataclasses.replace(fg, quantized=above.to(fg.support))
-    chosen = scene_masks(fg, sc.kind, latent=sc.bg_latent, white=q.WHITE)
-    plan = make_plan(chosen.masks, background=chosen.background, white=q.WHITE, bootstrap_steps=1,
-                     bootstrap_mix_steps=1.0, leak=0.2)
-    fn = functools.partial(regional_x0, plan=plan, denoise=flow_denoiser(sc.denoiser()), space=FLOW,
-                           bootstrap_noise=sc.boot_noise)
-    return sample(fn, sc.noise, sigmas, FLOW, step=step, step_noises=sc.step_noises[:steps])
+    """The pack's still path on a flow schedule; `reference_quantize`: the reference's `m > n_k`."""
+    return q.pack(sc, flow_sigmas(steps), step, space=FLOW, denoise=flow_denoiser(sc.denoiser()),
+                  strict_quantize=reference_quantize)
 
 
 class FreshSlotNoise(q._Stream):

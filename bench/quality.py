@@ -31,8 +31,8 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, replace
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -41,7 +41,7 @@ torch.set_num_threads(1)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from engine import MASK_TYPES, eps_space, make_plan, noise_levels, process_masks, regional_x0  # noqa: E402
+from engine import MASK_TYPES, NoiseSpace, eps_space, make_plan, noise_levels, process_masks, regional_x0  # noqa: E402
 from engine.sampling import STEPS, sample  # noqa: E402
 from engine.scene import LATENT, PROMPT, scene_masks  # noqa: E402
 from engine.stream import StreamConfig, StreamEngine, StreamRegion  # noqa: E402
@@ -180,17 +180,24 @@ def make_scene(i: int) -> Scene:
 # -- methods ------------------------------------------------------------------------------------------------------
 
 def pack(sc: Scene, sigmas: torch.Tensor, step: str, mask_type: str = "discrete", boot: int = 1, mix: float = 1.0,
-         blur: float = 1.0, leak: float = 0.2, boot_noise: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """The pack's still path (sections 2, 4, 5) with the still-image defaults of section 9."""
+         blur: float = 1.0, leak: float = 0.2, boot_noise: Optional[torch.Tensor] = None, space: NoiseSpace = SPACE,
+         denoise: Optional[Callable] = None, strict_quantize: bool = False) -> torch.Tensor:
+    """The pack's still path (sections 2, 4, 5) with the still-image defaults of section 9, in `space` (the
+    denoiser: `denoise`, default the scene's). `strict_quantize`: discrete masks on where `m > n_k`, the reference's
+    comparison, instead of the pack's `m >= n_k` (2.5), from the same processed masks (bench/differences.py)."""
     p = len(sc.masks)
-    fg = process_masks(sc.masks, (IMG, IMG), (N, N), noise_levels(sigmas, SPACE), blur_stds=[blur] * p,
-                       strengths=[1.0] * p, cover_alpha=0.3, mask_type=mask_type)
+    levels = noise_levels(sigmas, space)
+    fg = process_masks(sc.masks, (IMG, IMG), (N, N), levels, blur_stds=[blur] * p, strengths=[1.0] * p,
+                       cover_alpha=0.3, mask_type=mask_type)
+    if strict_quantize:
+        above = fg.support[:, None] > levels[:-1].view(1, -1, 1, 1, 1)
+        fg = replace(fg, quantized=above.to(fg.support))
     chosen = scene_masks(fg, sc.kind, latent=sc.bg_latent, white=WHITE)
     plan = make_plan(chosen.masks, background=chosen.background, white=WHITE, bootstrap_steps=boot,
                      bootstrap_mix_steps=mix, leak=leak)
-    fn = functools.partial(regional_x0, plan=plan, denoise=sc.denoiser(), space=SPACE,
+    fn = functools.partial(regional_x0, plan=plan, denoise=denoise or sc.denoiser(), space=space,
                            bootstrap_noise=sc.boot_noise if boot_noise is None else boot_noise)
-    return sample(fn, sc.noise, sigmas, SPACE, step=step, step_noises=sc.step_noises[:len(sigmas) - 1])
+    return sample(fn, sc.noise, sigmas, space, step=step, step_noises=sc.step_noises[:len(sigmas) - 1])
 
 
 def raw_masks(sc: Scene) -> torch.Tensor:

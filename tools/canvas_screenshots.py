@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tools import browser, tiny_models, train_toy  # noqa: E402
 from tools.canvas_ui import CANVAS, drag, editor_button, open_editor, show_graph, wait_data  # noqa: E402
-from tools.comfy_host import ComfyServer  # noqa: E402
+from tools.comfy_host import ComfyServer, bypass_nodes  # noqa: E402
 from tools.find_comfyui import REPO, find_comfyui  # noqa: E402
 from tools.run_workflow import TOY_BYPASS  # noqa: E402
 from tools.workflow_screenshots import save_png  # noqa: E402
@@ -40,11 +40,9 @@ def workflow(checkpoint: str, lora: str, size: int, bypass: bool) -> dict:
             v[0] = checkpoint
         elif node["type"] == "LoraLoader":
             v[0] = lora
-        if bypass and node["type"] in TOY_BYPASS:
-            node["mode"] = 4
         elif node["type"] in ("SemanticDrawCanvas", "EmptyLatentImage"):
             v[0] = v[1] = size
-    return wf
+    return bypass_nodes(wf, TOY_BYPASS if bypass else ())
 
 
 def brush_colours() -> tuple:

@@ -214,16 +214,21 @@ def ui_to_api(workflow: dict, object_info: dict) -> dict:
     return prompt
 
 
+def bypass_nodes(workflow: dict, types: tuple[str, ...]) -> dict:
+    """Bypass the UI workflow's nodes of the given types, as the frontend bypasses a node (in place; returned)."""
+    for node in workflow["nodes"]:
+        if node["type"] in types:
+            node["mode"] = BYPASS
+    return workflow
+
+
 def run_workflow(path: Path, server: ComfyServer, model_map: Optional[Callable[[str, str], str]] = None,
                  overrides: Optional[dict[tuple[str, str], object]] = None, timeout: float = 900,
                  bypass: tuple[str, ...] = ()) -> list[Path]:
     """Run a UI workflow file; `model_map(input_name, file)` renames model files, `overrides` sets
     `{(class_type, input): value}`, nodes of the types in `bypass` are bypassed as the frontend bypasses them.
     Returns the images it saved."""
-    workflow = json.loads(Path(path).read_text())
-    for node in workflow["nodes"]:
-        if node["type"] in bypass:
-            node["mode"] = BYPASS
+    workflow = bypass_nodes(json.loads(Path(path).read_text()), bypass)
     prompt = ui_to_api(workflow, server.object_info())
     for node in prompt.values():
         for name, value in list(node["inputs"].items()):

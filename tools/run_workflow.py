@@ -23,9 +23,8 @@ from tools.comfy_host import ComfyError, ComfyServer, run_workflow  # noqa: E402
 from tools.find_comfyui import REPO, find_comfyui  # noqa: E402
 
 
-def needed_models(workflow: Path) -> list[tuple[str, str]]:
-    """(models subfolder, file name) of every model file the workflow loads."""
-    nodes = json.loads(workflow.read_text())["nodes"]
+def needed_models(nodes: list[dict]) -> list[tuple[str, str]]:
+    """(models subfolder, file name) of every model file a UI workflow's `nodes` load."""
     out = []
     for node in nodes:
         for value in node.get("widgets_values") or []:
@@ -42,10 +41,10 @@ TOY_UNSUPPORTED = ("ControlNetLoader", "CreateHookLora")  # their stand-ins are 
 CANVAS_NODES = ("EmptyLatentImage", "EmptySD3LatentImage", "SemanticDrawCanvas")  # widgets: width, height, ...
 
 
-def toy_canvas(workflow: Path) -> dict[tuple[str, str], int]:
+def toy_canvas(nodes: list[dict]) -> dict[tuple[str, str], int]:
     """Overrides that scale each canvas node so its shorter side is `TOY_SIZE` (multiples of 16 pixels)."""
     out = {}
-    for node in json.loads(workflow.read_text())["nodes"]:
+    for node in nodes:
         if node["type"] in CANVAS_NODES:
             width, height = node["widgets_values"][:2]
             scale = TOY_SIZE / min(width, height)
@@ -54,8 +53,8 @@ def toy_canvas(workflow: Path) -> dict[tuple[str, str], int]:
     return out
 
 
-def toy_stand_in_serves(workflow: Path) -> bool:
-    return not {n["type"] for n in json.loads(workflow.read_text())["nodes"]} & set(TOY_UNSUPPORTED)
+def toy_stand_in_serves(nodes: list[dict]) -> bool:
+    return not {n["type"] for n in nodes} & set(TOY_UNSUPPORTED)
 
 
 def tiny_model_name(input_name: str, value: str) -> str:
@@ -85,7 +84,8 @@ def main() -> int:
               "set COMFYUI_PATH", file=sys.stderr)
         return 2
     models_dir = args.models or Path(comfyui) / "models"
-    needed = needed_models(args.workflow)
+    nodes = json.loads(args.workflow.read_text())["nodes"]
+    needed = needed_models(nodes)
     missing = needed if args.smoke else [(f, n) for f, n in needed if not (models_dir / f / n).is_file()]
     if missing and args.require_models:
         for folder, name in missing:
@@ -93,7 +93,7 @@ def main() -> int:
         print("Download it there (the workflow's note says where from), or pass --models DIR.", file=sys.stderr)
         return 3
     models = {f: [models_dir / f / n] for f, n in needed if (f, n) not in missing}
-    toy = any(f == "checkpoints" for f, _ in missing) and not args.smoke and toy_stand_in_serves(args.workflow)
+    toy = any(f == "checkpoints" for f, _ in missing) and not args.smoke and toy_stand_in_serves(nodes)
     names, bypass, overrides, toy_file = ", ".join(n for _, n in missing), (), {}, None
     if toy:
         print(f"note: {names} not found in {models_dir}: rendering with the toy-world checkpoint (it knows 8 colours "
@@ -103,7 +103,7 @@ def main() -> int:
               file=sys.stderr)
         toy_file = train_toy.checkpoint()
         models.setdefault("checkpoints", []).append(toy_file)
-        bypass, overrides = TOY_BYPASS, toy_canvas(args.workflow)
+        bypass, overrides = TOY_BYPASS, toy_canvas(nodes)
     elif missing:
         print(f"note: {names} not found in {models_dir}: rendering with tiny random-weight stand-ins (the image is "
               f"noise). For a real image put the model files there (the workflow's note says where from) or pass "

@@ -10,6 +10,7 @@ import torch
 
 from canvas_support import CANVAS, editor_button, open_editor, settled_frame, show_graph, small_workflow, wait_data
 from tools.canvas_ui import drag
+from tools.comfy_host import bypass_nodes
 from tools.metrics import colour_share
 from tools.run_workflow import TOY_BYPASS
 
@@ -28,15 +29,13 @@ def toy_live_workflow(checkpoint: str) -> dict:
         v = node.get("widgets_values")
         if node["type"] == "CheckpointLoaderSimple":
             v[0] = checkpoint
-        elif node["type"] in TOY_BYPASS:
-            node["mode"] = 4  # bypassed, as the main command bypasses them for this stand-in
         elif node["type"] in ("SemanticDrawCanvas", "EmptyLatentImage"):
             v[0] = v[1] = SIZE
             if node["type"] == "SemanticDrawCanvas":
                 v[2] = json.dumps(BRUSHES)
         elif node["type"] == "SemanticDrawSampler":
             v[2] = 4  # the workflow's steps (small_workflow shortens them)
-    return workflow
+    return bypass_nodes(workflow, TOY_BYPASS)  # as the main command bypasses them for this stand-in
 
 
 def share(frame: list, box: tuple, colour: str) -> float:
