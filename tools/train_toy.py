@@ -47,14 +47,14 @@ lr 1e-3: colours 65-86%, shapes 44-61%; a share of each batch on the model's own
 small object); input perturbation of 0.15-0.3 s (DDPM-IP): no change.
 Which shapes fail (2026-12-04, 96 captions, cfg 1.5): squares, always. The committed weights draw 22 of 23 circles
 and 20 of 24 triangles of >= 10% right and no square (21 read as circles): a square comes out as a round blob of the
-right colour, place and size, which a person reads as a circle too, so the 61% is circles and triangles. Given an
-exact sampler's own state, the model's x0 for "square" and for "circle" differ by 0.002 (mean square; the exact
-posterior's by far more: at s = 0.9 it is already a sharp square), so the model has not learned the word. Tried
-(CPU, 2026-12-04): the CLIP's shape roles 4x stronger (its pooled square-circle difference is 4% of the vector), full
-recipe retrained: 87.5% / 61% (all roles 4x: 86% / 60%); fine-tunes of the committed weights, 600 steps: plain 92% /
-61%, loss weighted 11x on the exact posterior's edges 95% / 69%, plus a loss on the square-circle output difference
-at the same state 98% / 67.5% (2100 steps of it: 97% / 71%): colours and triangles gain, squares stay at 0 in
-every run (about 130 squares).
+right colour, place and size, not a square to a person either, so the 61% is circles and triangles. Given an
+exact sampler's own states (s = 1 to 0.5), the model's x0 for "square" and for "circle" differ by at most 0.003
+(mean square), while the exact posterior is already a sharp square at s = 0.9: the model has not learned the word.
+Tried (CPU, 2026-12-04): the CLIP's shape roles 4x stronger (its pooled square-circle difference is 4% of the
+vector), full recipe retrained: 87.5% / 61% (all roles 4x: 86.5% / 60%); fine-tunes of the committed weights,
+600 steps: plain 92% / 61%, loss weighted 11x on the exact posterior's edges 95% / 69%, plus a loss on the
+square-circle output difference at the same state 98% / 67.5% (2100 steps of it: 97% / 71%): colours and
+triangles gain, squares stay at 0 in every run (about 130 squares).
 
     python tools/train_toy.py [--retrain] [--gate N] [--cfg 1.5]
 """
